@@ -1,0 +1,173 @@
+"""The distill build's configuration: what decides its rows, and what is hashed into its identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cotforge.errors import MissingExtraError, UsageError
+
+
+FAMILY = "distill"
+#: Bump when the same config would produce different rows.
+GENERATOR_VERSION = "1.0.0"
+KEEP_POLICIES = ("correct", "all")
+ENGINES = ("local", "ray")
+#: ``all`` shards hold whole prompts: at most this many, and about this many completions, so work
+#: is committed often (N=4: 256 prompts; N=64: 64 prompts; N=256: 16 prompts).
+MAX_SHARD_PROMPTS = 256
+TARGET_SHARD_COMPLETIONS = 4096
+
+#: Domain -> verifier. Any verifier registry name is also a domain of its own.
+DOMAIN_VERIFIERS: dict[str, str] = {
+    "math": "math",
+    "kk": "kk",
+    "logic": "kk",
+    "knights_knaves": "kk",
+    "choice": "choice",
+    "mcq": "choice",
+    "mmlu_pro": "choice",
+    "gpqa": "choice",
+    "theoremqa": "theoremqa",
+    "code": "code",
+}
+
+#: Substrings (lower case) of backend errors that a retry cannot fix.
+PERMANENT_ERRORS = ("context length", "chat template", "too long", "maximum context")
+#: Exceptions from ``generate`` that mean the whole run is meaningless: never retried, never recorded.
+FATAL_EXCEPTIONS: tuple[type[BaseException], ...] = (UsageError, MissingExtraError, ImportError, MemoryError)
+
+
+#: Backend options whose values never reach a manifest, a card or a command line.
+SECRET_MARKERS = ("key", "token", "secret", "password", "auth", "credential")
+
+
+def redact(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the values of secret-looking keys (``api_key``, ``hf_token``, ...) replaced."""
+    return {k: ("<redacted>" if any(m in k.lower() for m in SECRET_MARKERS) else v) for k, v in options.items()}
+
+
+def short_hash(*parts: Any) -> str:
+    """A 32-hex-digit content hash of ``parts`` (strings joined with NUL; others as canonical JSON)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update((p if isinstance(p, str) else json.dumps(p, sort_keys=True, ensure_ascii=False)).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
+# ------------------------------------------------------------------------------------------ config
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Everything that decides the rows of a distill dataset (hashed into its build identity).
+
+    ``sampling`` holds :class:`~cotforge.datagen.backends.SamplingParams` fields; its ``n`` is N,
+    the candidates per prompt. ``verifiers`` overrides the domain -> verifier map;
+    ``verifier_options`` passes options per verifier name (e.g. ``{"kk": {"scoring": "exact"}}``).
+    """
+
+    backend: str
+    model: str
+    sampling: dict[str, Any]
+    template: dict[str, Any]  # PromptTemplate fields; ignored for inputs that carry a prompt column
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    keep: str = "correct"
+    max_per_prompt: int | None = None
+    finish_reasons: tuple[str, ...] = ("stop",)
+    min_completion_tokens: int = 0
+    max_completion_tokens: int | None = None
+    verifiers: dict[str, str] = field(default_factory=dict)
+    verifier_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_counter: str | None = None  # tokenizer name/path for exact think/answer token counts
+    shard_prompts: int | None = None  # prompts per ``all`` shard (default: see MAX_SHARD_PROMPTS)
+    preset: str = "none"
+
+    @property
+    def n(self) -> int:
+        return int(self.sampling.get("n", 1))
+
+    def params(self):
+        from cotforge.datagen.backends.base import SamplingParams
+
+        return SamplingParams.from_dict(self.sampling)
+
+    def validate(self) -> None:
+        from cotforge.datagen.backends.base import FINISH_REASONS
+        from cotforge.verifiers import REGISTRY
+
+        self.params()  # raises UsageError naming the bad sampling parameter
+        if self.keep not in KEEP_POLICIES:
+            raise UsageError(f"--keep {self.keep!r}: choose one of {', '.join(KEEP_POLICIES)}")
+        if self.max_per_prompt is not None and self.max_per_prompt < 1:
+            raise UsageError(f"--max-per-prompt {self.max_per_prompt}: must be >= 1")
+        bad = [f for f in self.finish_reasons if f not in FINISH_REASONS or f == "error"]
+        if bad or not self.finish_reasons:
+            raise UsageError(f"--finish {','.join(self.finish_reasons)!r}: choose from stop, length")
+        if self.min_completion_tokens < 0:
+            raise UsageError(f"--min-tokens {self.min_completion_tokens}: must be >= 0")
+        if self.max_completion_tokens is not None and self.max_completion_tokens < max(1, self.min_completion_tokens):
+            raise UsageError(f"--max-completion-tokens {self.max_completion_tokens}: must be >= --min-tokens and >= 1")
+        if self.shard_prompts is not None and self.shard_prompts < 1:
+            raise UsageError(f"--shard-prompts {self.shard_prompts}: must be >= 1")
+        for domain, name in self.verifiers.items():
+            if name not in REGISTRY:
+                raise UsageError(f"--verifier {domain}={name}: unknown verifier; known: {', '.join(sorted(REGISTRY))}")
+        if not self.model:
+            raise UsageError("--model: required (or use a --preset that names the teacher)")
+
+    def verifier_for(self, domain: str) -> str:
+        from cotforge.verifiers import REGISTRY
+
+        if domain in self.verifiers:
+            return self.verifiers[domain]
+        if domain in DOMAIN_VERIFIERS:
+            return DOMAIN_VERIFIERS[domain]
+        if domain in REGISTRY:
+            return domain
+        known = sorted(set(DOMAIN_VERIFIERS) | set(REGISTRY))
+        raise UsageError(f"domain {domain!r}: no verifier for it; known domains: {', '.join(known)} "
+                         f"(or map it: --verifier {domain}=<verifier>)")
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as the manifest records it (and as the build hash covers it): secrets redacted."""
+        d = asdict(self)
+        d["finish_reasons"] = list(self.finish_reasons)
+        d["sampling"] = self.params().to_dict()
+        d["backend_options"] = redact(self.backend_options)
+        d["generator_version"] = GENERATOR_VERSION
+        return d
+
+    def shard_rows(self) -> int:
+        prompts = self.shard_prompts or max(1, min(MAX_SHARD_PROMPTS, TARGET_SHARD_COMPLETIONS // self.n))
+        return prompts * self.n
+
+
+def config_from_preset(
+    preset_name: str | None,
+    *,
+    backend: str,
+    model: str | None = None,
+    sampling: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> DistillConfig:
+    """A :class:`DistillConfig` from a preset, with explicit values (not None) taking precedence."""
+    from cotforge.datagen.presets import get_preset
+
+    preset = get_preset(preset_name)
+    merged_sampling = {"n": preset.n, **preset.sampling}
+    merged_sampling.update({k: v for k, v in (sampling or {}).items() if v is not None})
+    fields_ = {
+        "keep": preset.keep,
+        "max_per_prompt": preset.max_per_prompt,
+        "finish_reasons": preset.finish_reasons,
+        "template": preset.template.to_dict(),
+    }
+    fields_.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(fields_.get("finish_reasons"), list):
+        fields_["finish_reasons"] = tuple(fields_["finish_reasons"])
+    return DistillConfig(backend=backend, model=model or preset.model, sampling=merged_sampling,
+                         preset=preset.name, **fields_)

@@ -1,0 +1,209 @@
+"""The three splits as store sources: ``all`` (generated through an engine), ``accepted`` and ``prompts``
+(derived from the finished ``all`` shards)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cotforge.datagen.distill.items import PromptItem
+from cotforge.datagen.distill.worker import UNGRADABLE, BatchResult, DistillWorker, sft_assistant_text
+from cotforge.records import DISTILL_ACCEPTED_SCHEMA, DISTILL_ALL_SCHEMA, DISTILL_PROMPTS_SCHEMA
+
+
+class LocalEngine:
+    """Runs batches in this process: generation one batch after another, while up to ``overlap``
+    earlier batches are being graded on threads (the verifier pool serves concurrent callers).
+
+    Grading a batch waits for its slowest item (a SymPy straggler can take a second); overlapping
+    batches hides those waits behind the next batches' work. Results come back in batch order, so
+    the rows are the same as with no overlap.
+    """
+
+    def __init__(self, worker: DistillWorker, overlap: int = 3):
+        self.worker = worker
+        self.overlap = max(1, overlap)
+
+    def map(self, batches: Iterable[list[PromptItem]]) -> Iterator[BatchResult]:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.overlap, thread_name_prefix="cotforge-grade") as pool:
+            pending: deque = deque()
+            try:
+                for batch in batches:
+                    pending.append(pool.submit(self.worker.grade_and_build, self.worker.generate_batch(batch)))
+                    while len(pending) >= self.overlap:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+@dataclass
+class DistillProgress:
+    """Counters the progress callback receives after each batch (this run only)."""
+
+    prompts: int = 0
+    completions: int = 0
+    accepted: int = 0
+    correct: int = 0
+    errors: int = 0
+    tokens: int = 0
+    elapsed: float = 0.0
+    skipped_prompts: int = 0  # already in shards from an earlier run
+    total_prompts: int = 0
+    generation_seconds: float = 0.0  # summed over workers (with Ray: more than the wall time)
+    grading_seconds: float = 0.0
+    rows_seconds: float = 0.0  # building rows: reasoning statistics, ids, accept/reject
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.completions if self.completions else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class AllSource:
+    """The ``all`` split: prompts in order, N rows each, produced batch by batch through an engine."""
+
+    schema = DISTILL_ALL_SCHEMA
+
+    def __init__(
+        self,
+        items: list[PromptItem],
+        n: int,
+        engine_factory: Callable[[], Any],
+        *,
+        batch_prompts: int,
+        on_progress: Callable[[DistillProgress], None] | None = None,
+    ):
+        self.items, self.n = items, n
+        self.engine_factory = engine_factory
+        self.batch_prompts = batch_prompts
+        self.on_progress = on_progress
+        self.progress = DistillProgress()
+
+    def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict]:
+        first, skip = divmod(start, self.n)  # shards hold whole prompts, so skip is 0 unless limits changed
+        todo = self.items[first:]
+        self.progress.skipped_prompts = first
+        self.progress.total_prompts = len(self.items)
+        if self.on_progress:
+            self.on_progress(self.progress)  # the bar knows its total (and what was resumed) from the start
+        if not todo:
+            return
+        batches = (todo[i : i + self.batch_prompts] for i in range(0, len(todo), self.batch_prompts))
+        engine = self.engine_factory()
+        t0 = time.perf_counter()
+        try:
+            for result in engine.map(batches):
+                self.progress.generation_seconds += result.generation_seconds
+                self.progress.grading_seconds += result.grading_seconds
+                self.progress.rows_seconds += result.rows_seconds
+                for prompt_rows in result.rows:
+                    p = self.progress
+                    p.prompts += 1
+                    for r in prompt_rows:
+                        p.completions += 1
+                        p.accepted += r["accepted"]
+                        p.correct += r["status"] == "correct"
+                        p.errors += r["finish_reason"] == "error"
+                        p.tokens += max(0, r["completion_tokens"] or 0)
+                        if skip:
+                            skip -= 1
+                            continue
+                        yield r
+                self.progress.elapsed = time.perf_counter() - t0
+                if self.on_progress:
+                    self.on_progress(self.progress)
+        finally:
+            engine.close()
+
+
+def _read_split(files: list[Path], columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    for f in files:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=2048, columns=columns):
+            yield from batch.to_pylist()
+
+
+class AcceptedSource:
+    """``accepted``: the accepted rows of the finished ``all`` shards as SFT ``messages``."""
+
+    schema = DISTILL_ACCEPTED_SCHEMA
+    _COLUMNS = [f.name for f in DISTILL_ACCEPTED_SCHEMA if f.name != "messages"] + ["prompt", "completion", "accepted"]
+
+    def __init__(self, all_files: list[Path]):
+        self.files = all_files
+
+    def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict]:
+        index = 0
+        for r in _read_split(self.files, self._COLUMNS):
+            if not r["accepted"]:
+                continue
+            if index >= start:
+                prompt, content = sft_assistant_text(r["prompt"], r["completion"])
+                out = {k: r[k] for k in self.schema.names if k != "messages"}
+                out["messages"] = prompt + [{"role": "assistant", "content": content}]
+                yield out
+            index += 1
+
+
+class PromptsSource:
+    """``prompts``: one row per prompt with its outcome counts (the ``all`` rows are grouped by prompt)."""
+
+    schema = DISTILL_PROMPTS_SCHEMA
+    _COLUMNS = ["prompt_id", "prompt_index", "domain", "problem", "answer", "prompt", "status",
+                "finish_reason", "accepted", "completion_tokens", "prompt_pass_rate"]
+
+    def __init__(self, all_files: list[Path]):
+        self.files = all_files
+
+    def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict]:
+        index = 0
+        group: list[dict[str, Any]] = []
+        for r in _read_split(self.files, self._COLUMNS):
+            if group and r["prompt_id"] != group[0]["prompt_id"]:
+                if index >= start:
+                    yield self._summary(group)
+                index += 1
+                group = []
+            group.append(r)
+        if group and index >= start:
+            yield self._summary(group)
+
+    @staticmethod
+    def _summary(group: list[dict[str, Any]]) -> dict[str, Any]:
+        first = group[0]
+        statuses = [r["status"] for r in group]
+        tokens = [r["completion_tokens"] for r in group if r["finish_reason"] != "error" and r["completion_tokens"] >= 0]
+        return {
+            "prompt_id": first["prompt_id"],
+            "prompt_index": first["prompt_index"],
+            "domain": first["domain"],
+            "problem": first["problem"],
+            "answer": first["answer"],
+            "prompt": first["prompt"],
+            "samples": len(group),
+            "correct": statuses.count("correct"),
+            "incorrect": statuses.count("incorrect"),
+            "no_answer": statuses.count("no_answer"),
+            "truncated": statuses.count("truncated"),
+            "errors": sum(s in UNGRADABLE for s in statuses),
+            "pass_rate": first["prompt_pass_rate"],
+            "accepted": sum(bool(r["accepted"]) for r in group),
+            "mean_completion_tokens": (sum(tokens) / len(tokens)) if tokens else None,
+        }

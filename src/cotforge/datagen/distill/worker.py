@@ -1,0 +1,294 @@
+"""One batch of prompts -> generated, retried, graded ``all`` rows (the same code in every engine)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from cotforge.datagen.distill.config import FATAL_EXCEPTIONS, PERMANENT_ERRORS, DistillConfig, short_hash
+from cotforge.datagen.distill.grading import Grader
+from cotforge.datagen.distill.items import PromptItem
+from cotforge.errors import UsageError
+from cotforge.records import sampling_record
+
+
+def build_generator(cfg: DistillConfig, retries: int | None = None) -> Any:
+    """The backend of ``cfg``. For ``replay`` the model is the path of the recorded completions.
+
+    ``retries``: the run's ``--retries``. A backend that retries failed requests itself (it takes
+    ``max_retries``, like ``openai``) gets it as its ``max_retries`` unless the backend options set
+    one, so ``--retries 0`` means one attempt per request, not the backend's default of six.
+    """
+    import inspect
+
+    from cotforge.datagen.backends import get_backend, load_backend_class
+
+    options = dict(cfg.backend_options)
+    if retries is not None and "max_retries" not in options:
+        try:
+            takes = "max_retries" in inspect.signature(load_backend_class(cfg.backend)).parameters
+        except (UsageError, ValueError, TypeError):
+            takes = False  # an unknown backend: get_backend reports it below
+        if takes:
+            options["max_retries"] = retries
+    if cfg.backend == "replay":
+        return get_backend("replay", path=cfg.model, **options)
+    return get_backend(cfg.backend, model=cfg.model, **options)
+
+
+def retries_internally(generator: Any) -> bool:
+    """True for a backend that retries failed requests itself (it has an integer ``max_retries``):
+    the error completions it returns have used their retries already."""
+    value = getattr(generator, "max_retries", None)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _retryable(completion) -> bool:
+    if completion.finish_reason != "error":
+        return False
+    err = (completion.error or "").lower()
+    return not any(marker in err for marker in PERMANENT_ERRORS)
+
+
+def sft_assistant_text(messages: Sequence[dict[str, str]], text: str) -> tuple[list[dict[str, str]], str]:
+    """The prompt messages and assistant content of the SFT row for ``text``.
+
+    A trailing assistant prefill is merged into the assistant turn. A ``</think>`` without
+    ``<think>`` means the prompt (template or prefill) opened the reasoning block, so ``<think>``
+    is restored: the SFT target then holds the whole assistant turn.
+    """
+    prompt = [dict(m) for m in messages]
+    prefix = ""
+    if prompt and prompt[-1]["role"] == "assistant":
+        prefix = prompt.pop()["content"]
+    content = prefix + text
+    if "</think>" in content and "<think>" not in content:
+        content = "<think>\n" + content
+    return prompt, content
+
+
+@dataclass
+class _Generated:
+    """A batch between its two stages: generated, not yet graded."""
+
+    items: list[PromptItem]
+    results: list[list[Any]]
+    attempts: list[list[int]]
+    seconds: float
+
+
+@dataclass
+class BatchResult:
+    """The rows of one batch (a list of N rows per prompt) and where its time went."""
+
+    rows: list[list[dict[str, Any]]]
+    generation_seconds: float = 0.0
+    grading_seconds: float = 0.0
+    rows_seconds: float = 0.0
+
+
+class DistillWorker:
+    """Generates, retries, grades and turns one batch of prompts into ``all`` rows.
+
+    The same worker runs in process (``engine="local"``) or inside each Ray actor
+    (``engine="ray"``), so both engines produce the same rows.
+    """
+
+    def __init__(
+        self,
+        cfg: DistillConfig,
+        generator: Any = None,
+        *,
+        retries: int = 2,
+        retry_wait: float = 1.0,
+        verify_workers: int | None = None,
+    ):
+        from cotforge.datagen.reasoning_stats import tokenizer_counter
+
+        self.cfg = cfg
+        self.params = cfg.params()
+        self.generator = generator if generator is not None else build_generator(cfg, retries)
+        # what the rows record as the model: the backend's own name for it (a replay backend knows
+        # which model wrote the recorded completions), else the configured one
+        self.model = str(getattr(self.generator, "model", "") or cfg.model)
+        self.retries, self.retry_wait = retries, retry_wait
+        self.grader = Grader(cfg.verifier_options, workers=verify_workers)
+        self.count_tokens = tokenizer_counter(cfg.token_counter) if cfg.token_counter else None
+        self._sampling = sampling_record(self.params)
+
+    def close(self) -> None:
+        close = getattr(self.generator, "close", None)
+        if close is not None:
+            close()
+
+    # -- generation with retries
+    def _call(self, requests: list[Any]) -> tuple[list[list[Any]], int, bool]:
+        """One ``generate`` call, retried when it raises: (results, attempts used, gave up).
+
+        After the last attempt every sample becomes an error completion naming the exception.
+        """
+        from cotforge.datagen.backends.base import Completion
+
+        last: BaseException | None = None
+        for attempt in range(1, self.retries + 2):
+            try:
+                return self.generator.generate(requests, self.params), attempt, False
+            except FATAL_EXCEPTIONS:
+                raise
+            except Exception as exc:  # a transient failure (server, OOM in one batch, ...)
+                last = exc
+                if attempt <= self.retries and self.retry_wait > 0:
+                    time.sleep(min(30.0, self.retry_wait * 2 ** (attempt - 1)))
+        reason = f"backend raised {type(last).__name__}: {last} (after {self.retries + 1} attempts)"
+        failed = [[Completion.failed(reason, j) for j in range(self.params.n)] for _ in requests]
+        return failed, self.retries + 1, True
+
+    def generate(self, items: Sequence[PromptItem]) -> tuple[list[list[Any]], list[list[int]]]:
+        """Completions of ``items`` and the attempts each took. Error completions the backend
+        returned are asked for again (up to ``retries`` times) unless permanent; a call that kept
+        raising has used its retries already."""
+        from cotforge.datagen.backends.base import GenerationRequest
+
+        requests = [GenerationRequest(it.prompt_id, [dict(m) for m in it.messages]) for it in items]
+        results, used, gave_up = self._call(requests)
+        attempts = [[used] * self.params.n for _ in items]
+        settled = set(range(len(items))) if gave_up else set()
+        # a backend with its own retry loop (openai: per request, honouring Retry-After) has already
+        # spent --retries on the error completions it returns; asking again would multiply them
+        rounds = 0 if retries_internally(self.generator) else self.retries
+        for _ in range(rounds):
+            redo = [i for i, comps in enumerate(results) if i not in settled and any(_retryable(c) for c in comps)]
+            if not redo:
+                break
+            again, used, gave_up = self._call([requests[i] for i in redo])
+            if gave_up:
+                settled.update(redo)
+            for i, fresh in zip(redo, again):
+                merged = []
+                for j, (old, new) in enumerate(zip(results[i], fresh)):
+                    if _retryable(old):
+                        merged.append(new)
+                        attempts[i][j] += used
+                    else:
+                        merged.append(old)
+                results[i] = merged
+        return results, attempts
+
+    # -- rows
+    def process(self, items: Sequence[PromptItem]) -> BatchResult:
+        """``all`` rows for each prompt of the batch, in order (N rows per prompt).
+
+        The whole batch is graded in one call, so the verifier pool works on many items at once.
+        """
+        return self.grade_and_build(self.generate_batch(items))
+
+    def generate_batch(self, items: Sequence[PromptItem]) -> "_Generated":
+        """Stage 1 (the backend; not thread-safe, so always in the engine's own thread)."""
+        t0 = time.perf_counter()
+        results, attempts = self.generate(items)
+        return _Generated(list(items), results, attempts, time.perf_counter() - t0)
+
+    def grade_and_build(self, g: "_Generated") -> BatchResult:
+        """Stage 2 (verifier pool + rows; thread-safe, so batches may overlap)."""
+        items, results, attempts = g.items, g.results, g.attempts
+        t1 = time.perf_counter()
+        jobs: list[tuple[str, str, str, bool]] = []
+        where: list[tuple[int, int]] = []
+        for p, (it, comps) in enumerate(zip(items, results)):
+            name = self.cfg.verifier_for(it.domain)
+            for k, c in enumerate(comps):
+                if c.finish_reason != "error":
+                    jobs.append((name, it.answer, c.text, c.finish_reason == "length"))
+                    where.append((p, k))
+        verdicts = dict(zip(where, self.grader.grade_many(jobs)))
+        t2 = time.perf_counter()
+        rows = [
+            self._prompt_rows(it, comps, att, [verdicts.get((p, k)) for k in range(len(comps))])
+            for p, (it, comps, att) in enumerate(zip(items, results, attempts))
+        ]
+        return BatchResult(rows, g.seconds, t2 - t1, time.perf_counter() - t2)
+
+    def _prompt_rows(self, item: PromptItem, completions: Sequence[Any], attempts: Sequence[int],
+                     verdicts: Sequence[Any]) -> list[dict[str, Any]]:
+        from cotforge.datagen.reasoning_stats import completion_stats
+
+        cfg = self.cfg
+        verifier_name = cfg.verifier_for(item.domain)
+        verifier = self.grader.verifier(verifier_name)
+        rows = []
+        for c, att, v in zip(completions, attempts, verdicts):
+            if c.finish_reason == "error":
+                status, score, extracted, reason = "error", 0.0, None, "generation failed"
+            else:
+                status, score, extracted, reason = v.status.value, float(v.score), v.extracted, v.reason or None
+            stats = completion_stats(c.text, c.reasoning, c.completion_tokens, self.count_tokens)
+            rows.append({
+                "id": short_hash("completion", item.prompt_id, self.model, self._sampling, c.sample_index,
+                                 c.text, c.finish_reason, c.error or ""),
+                "prompt_id": item.prompt_id,
+                "prompt_index": item.prompt_index,
+                "sample_index": c.sample_index,
+                "domain": item.domain,
+                "problem": item.problem,
+                "answer": item.answer,
+                "prompt": [dict(m) for m in item.messages],
+                "completion": c.text,
+                "reasoning": c.reasoning,
+                "finish_reason": c.finish_reason,
+                "error": c.error,
+                "attempts": att,
+                "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens,
+                "think_tokens": stats.think_tokens,
+                "answer_tokens": stats.answer_tokens,
+                "reflection": stats.reflection,
+                "verifier": verifier_name,
+                "verifier_version": str(getattr(verifier, "version", "")),
+                "status": status,
+                "score": score,
+                "extracted": extracted,
+                "reason": reason,
+                "model": self.model,
+                "backend": cfg.backend,
+                "sampling": self._sampling,
+            })
+        decide(rows, cfg)
+        return rows
+
+
+UNGRADABLE = ("error", "timeout", "unparsable_gold")
+
+
+def decide(rows: list[dict[str, Any]], cfg: DistillConfig) -> None:
+    """Fill pass-rate and acceptance fields of one prompt's rows (in sample order), in place."""
+    gradable = [r for r in rows if r["status"] not in UNGRADABLE]
+    correct = sum(r["status"] == "correct" for r in rows)
+    pass_rate = (correct / len(gradable)) if gradable else None
+    kept = 0
+    for r in sorted(rows, key=lambda r: r["sample_index"]):
+        r["prompt_samples"], r["prompt_correct"], r["prompt_pass_rate"] = len(rows), correct, pass_rate
+        why = _reject_reason(r, cfg)
+        if why is None and cfg.max_per_prompt is not None and kept >= cfg.max_per_prompt:
+            why = f"beyond the first {cfg.max_per_prompt} kept for this prompt"
+        r["accepted"] = why is None
+        r["reject_reason"] = why
+        kept += why is None
+
+
+def _reject_reason(r: dict[str, Any], cfg: DistillConfig) -> str | None:
+    if r["finish_reason"] == "error":
+        return f"generation error: {r['error']}"
+    if r["finish_reason"] not in cfg.finish_reasons:
+        return f"finish_reason {r['finish_reason']} (accepted: {', '.join(cfg.finish_reasons)})"
+    if not r["completion"].strip():
+        return "empty completion"
+    tokens = r["completion_tokens"]
+    if tokens is not None and tokens >= 0:
+        if tokens < cfg.min_completion_tokens:
+            return f"{tokens} completion tokens < minimum {cfg.min_completion_tokens}"
+        if cfg.max_completion_tokens is not None and tokens > cfg.max_completion_tokens:
+            return f"{tokens} completion tokens > maximum {cfg.max_completion_tokens}"
+    if cfg.keep == "correct" and r["status"] != "correct":
+        return f"status {r['status']}" + (f": {r['reason']}" if r.get("reason") else "")
+    return None
