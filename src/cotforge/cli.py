@@ -55,6 +55,9 @@ def _register() -> None:
 
     register_datagen(app)
     # --- sub-commands added by later packages register below this line ---
+    from cotforge.hub.cli import register as register_hub
+
+    register_hub(app)  # publish, pull
 
 
 _register()
