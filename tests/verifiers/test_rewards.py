@@ -70,11 +70,17 @@ def test_format_reason_and_options():
         (Status.TRUNCATED, -1.0),
         (Status.TIMEOUT, -1.0),  # a hang must not beat a wrong answer
         (Status.UNPARSABLE_GOLD, None),
-        (Status.ERROR, None),
+        (Status.ERROR, -1.0),  # an answer that breaks the checker is wrong, not skipped
     ],
 )
 def test_correctness_reward(status, expected):
     assert R.correctness_reward(Verdict(status), correct=1.0, incorrect=-1.0) == expected
+
+
+def test_correctness_reward_setup_failure_is_none():
+    from cotforge.verifiers.base import setup_error
+
+    assert R.correctness_reward(setup_error("workers cannot start"), correct=1.0, incorrect=-1.0) is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,7 +367,8 @@ def test_repetition_and_overlong_funcs():
     rep = R.repetition_penalty_func(ngram_size=3, penalty=-1.0)
     assert rep.__name__ == "repetition_3gram"
     assert rep(completions=["x", "y"], completion_ids=[[1, 2, 3, 1, 2, 3, 1], [1, 2, 3]]) == [-4.0, 0.0]
-    assert rep(completions=["a b c a b c"]) == [-3.0]  # word fallback without token ids
+    # without token ids, the study's text rule: (1 - unique/total word 3-grams) x penalty = (1 - 3/4) x -1
+    assert rep(completions=["a b c a b c"]) == [pytest.approx(-0.25)]
     ov = R.soft_overlong_reward_func(max_completion_length=100, cache=20)
     assert ov(completions=["a", "b", "c"], completion_ids=[[0] * 10, [0] * 90, [0] * 100]) == [0.0, -0.5, -1.0]
 

@@ -44,6 +44,23 @@ class Verdict:
         return d
 
 
+#: ``details`` key marking an ``error`` verdict that says nothing about the response: the verifier
+#: could not be set up (workers that cannot start, a verifier that cannot load in a worker, a
+#: sandbox that cannot run). Rewards give such items ``None``; every other ``error`` was caused
+#: while grading that response and scores as a wrong answer (see ``rewards.correctness_reward``).
+SETUP_FAILURE = "setup_failure"
+
+
+def setup_error(reason: str, extracted: str | None = None, **details: Any) -> Verdict:
+    """An ``error`` verdict for a verifier that could not be set up (see :data:`SETUP_FAILURE`)."""
+    return Verdict(Status.ERROR, 0.0, extracted, reason, {SETUP_FAILURE: True, **details})
+
+
+def is_setup_failure(verdict: Verdict) -> bool:
+    """True for an ``error`` verdict marked as a setup failure (not caused by the response)."""
+    return verdict.status is Status.ERROR and bool((verdict.details or {}).get(SETUP_FAILURE))
+
+
 @runtime_checkable
 class Verifier(Protocol):
     """Grades one response against one gold answer. Must never raise on bad model output."""

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cotforge.errors import UsageError
-from cotforge.verifiers.base import Status, Verdict
+from cotforge.verifiers.base import Status, Verdict, setup_error
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -188,7 +188,7 @@ def _worker_main(conn: mpc.Connection, memory_mb: int | None, preload: Sequence[
             verifier = verifiers.get(key)
             for i, job in jobs:
                 if isinstance(verifier, Exception) or verifier is None:
-                    verdict = Verdict(Status.ERROR, 0.0, job.extracted, f"verifier could not be loaded in the worker: {verifier!r}")
+                    verdict = setup_error(f"verifier could not be loaded in the worker: {verifier!r}", job.extracted)
                     must_exit = False
                 else:
                     verdict, must_exit = _grade_one(verifier, job)
@@ -475,7 +475,7 @@ class VerifierPool:
             with self._lock:
                 for b in self._batches:
                     for i in range(len(b.jobs)):
-                        b.settle(i, Verdict(Status.ERROR, 0.0, b.jobs[i].extracted, f"verifier pool failed: {exc!r}"))
+                        b.settle(i, setup_error(f"verifier pool failed: {exc!r}", b.jobs[i].extracted))
                 self._batches.clear()
             for w in self._pool:
                 w.kill()
@@ -686,7 +686,7 @@ class VerifierPool:
             for b in batches:
                 while b.pending:
                     i = b.pending.popleft()
-                    b.settle(i, Verdict(Status.ERROR, 0.0, b.jobs[i].extracted, why, {"pool": "no workers"}))
+                    b.settle(i, setup_error(why, b.jobs[i].extracted, pool="no workers"))
         for w in [w for w in self._pool if not w.ready]:
             w.kill()
             self._pool.remove(w)
