@@ -1,0 +1,157 @@
+"""The entry point the CLI and the trainers' recipe stages call: :func:`run_eval`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cotforge.errors import UsageError
+from cotforge.evals.runner import (
+    FAMILY, RAW_TEMPLATE, SHARD_SAMPLES, VERSION, BenchPlan, EvalSource, LazyGenerator, Progress,
+    build_generator_factory, chat_template_record, library_versions, model_record, redact,
+)
+
+RUN_NAME = "cotforge-eval"
+
+
+def _per_bench(value: Any, names: list[str], option: str) -> dict[str, Any]:
+    """A value for every benchmark, or a {bench: value} mapping naming only known benchmarks."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise UsageError(f"{option}: {', '.join(unknown)} not among the benchmarks run ({', '.join(names)})")
+        return dict(value)
+    return {n: value for n in names} if value is not None else {}
+
+
+def plan_benchmarks(
+    benches: list[str] | str, *, data: dict[str, str | Path] | None, prompt: str | dict[str, str] | None,
+    limit: int | None, preset: str | None, overrides: dict[str, Any], seed: int,
+    verifier_options: dict[str, dict[str, Any]] | None, verify_workers: int | None,
+) -> list[BenchPlan]:
+    from cotforge.datagen.backends import SamplingParams
+    from cotforge.evals.benchmarks import get_benchmark, parse_benches
+    from cotforge.evals.grading import Grader
+    from cotforge.evals.presets import resolve_sampling
+
+    names = parse_benches(benches)
+    data_map = _per_bench(data, names, "--data") if data else {}
+    prompts = _per_bench(prompt, names, "--prompt")
+    plans = []
+    for name in names:
+        bench = get_benchmark(name)
+        loaded = bench.load(data_map.get(name), prompt=prompts.get(name), limit=limit)
+        sampling = resolve_sampling(preset, bench.default_sampling, overrides, seed)
+        params = SamplingParams.from_dict(sampling)
+        options = (verifier_options or {}).get(bench.verifier, {})
+        grader = Grader(bench, options, verify_workers)
+        plans.append(BenchPlan(bench, loaded, params, grader, grader.identity()))
+    return plans
+
+
+def run_eval(
+    model: str,
+    benches: list[str] | str,
+    out: str | Path,
+    *,
+    backend: str = "hf",
+    n: int | None = None,
+    preset: str | None = None,
+    limit: int | None = None,
+    data: dict[str, str | Path] | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    seed: int = 0,
+    chat_template: bool | None = None,
+    backend_options: dict | None = None,
+    prompt: str | dict[str, str] | None = None,
+    verifier_options: dict[str, dict[str, Any]] | None = None,
+    overwrite: bool = False,
+    generator: Any = None,
+    batch_questions: int = 16,
+    shard_questions: int | None = None,
+    verify_workers: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``benches`` into the run folder ``out``; returns the results.json content.
+
+    ``backend``: hf, openai, vllm or replay (for replay ``model`` is the recorded completions'
+    path). ``chat_template``: True/None render prompts with the model's chat template, False sends
+    the raw text (base models; hf and vllm). ``prompt``: a template name (or one per benchmark).
+    ``verifier_options``: {verifier name: options}, passed to the verifier and recorded.
+    ``generator``: a ready backend object (tests). Rerunning on an interrupted folder resumes it.
+    """
+    from cotforge.store.dataset import DatasetWriter
+    from cotforge.store.shards import ShardLimits
+
+    from cotforge.datagen.backends import available as backends_available
+
+    if backend not in backends_available():
+        raise UsageError(f"--backend {backend!r}: choose one of {', '.join(backends_available())}")
+    if not isinstance(batch_questions, int) or batch_questions < 1:
+        raise UsageError(f"--batch-questions {batch_questions!r}: must be an integer >= 1")
+    options = dict(backend_options or {})
+    raw = chat_template is False
+    if raw:
+        if backend == "openai":
+            raise UsageError("--raw-prompt: the openai backend sends chat messages; raw prompts need hf or vllm")
+        if backend in ("hf", "vllm"):
+            options.setdefault("chat_template", RAW_TEMPLATE)
+    overrides = {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
+    plans = plan_benchmarks(benches, data=data, prompt=prompt, limit=limit, preset=preset, overrides=overrides,
+                            seed=seed, verifier_options=verifier_options, verify_workers=verify_workers)
+    out = Path(out)
+    model_rec = model_record(model, backend, options)
+    build_config = {
+        "model": model_rec,
+        "backend": backend,
+        "backend_options": redact({k: v for k, v in options.items() if k != "chat_template"}),
+        "chat_template_override": options.get("chat_template"),
+        "prompt_mode": "raw" if raw else "chat",
+        "preset": preset,
+        "benchmarks": {
+            p.benchmark.name: {
+                "data": p.loaded.record, "prompt": p.loaded.prompt.to_dict(), "sampling": p.params.to_dict(),
+                "verifier": p.verifier,
+            }
+            for p in plans
+        },
+    }
+    max_n = max(p.params.n for p in plans)
+    shard_q = shard_questions or max(1, SHARD_SAMPLES // max_n)
+    writer = DatasetWriter(
+        out, name=RUN_NAME, family=FAMILY, version=VERSION, build_config=build_config,
+        seeds={"sampling_seed": seed}, command=command or f"cotforge eval run --model {model} --out {out}",
+        overwrite=overwrite, limits=ShardLimits(max_rows=shard_q * max_n, max_bytes=1 << 62),
+        inputs=[{"benchmark": p.benchmark.name, **p.loaded.record} for p in plans],
+    )
+    if generator is not None:
+        lazy = LazyGenerator(lambda: generator)
+    else:
+        lazy = LazyGenerator(build_generator_factory(model, backend, options))
+    t0 = time.perf_counter()
+    this_run: dict[str, int] = {}
+    try:
+        for p in plans:
+            if p.params.n != max_n:  # shards must hold whole questions for a resume to skip them
+                writer.limits = ShardLimits(max_rows=shard_q * p.params.n, max_bytes=1 << 62)
+            source = EvalSource(p, lazy, model=model, backend=backend, batch_questions=batch_questions,
+                                on_progress=on_progress)
+            result = writer.write_split(p.benchmark.name, "test", source)
+            this_run[p.benchmark.name] = result.written_rows
+    finally:
+        template = chat_template_record(lazy.generator, raw) if lazy.generator is not None else None
+        if generator is None:
+            lazy.close()
+    elapsed = time.perf_counter() - t0
+    from cotforge.evals.finish import finish_run
+
+    return finish_run(
+        out, writer, plans, model=model, backend=backend,
+        environment={"libraries": library_versions(), "chat_template": template},
+        run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run},
+    )
