@@ -52,20 +52,94 @@ def test_bad_sql_and_bad_folder_are_one_line_errors(toy, tmp_path, capsys):
         run_query(toy, "SELECT 1", "xml")
 
 
-@pytest.mark.parametrize(
-    "sql, fragment",
-    [
-        ("COPY (SELECT 1) TO 'out.csv'", "only read-only"),
-        ("CREATE TABLE t AS SELECT 1", "only read-only"),
-        ("SELECT 1; DROP VIEW data", "only read-only"),
-        ("SELECT * FROM read_csv('/etc/passwd')", "SQL:"),
-    ],
-)
-def test_queries_are_read_only_and_confined_to_the_dataset(toy, tmp_path, sql, fragment, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match=fragment):
-        run_query(toy, sql)
-    assert not (tmp_path / "out.csv").exists()
+def _tree(*roots):
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for root in roots for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_corpus_of_write_and_escape_attempts_changes_nothing_and_reads_nothing_outside(tmp_path, monkeypatch):
+    """The engine refuses: run_query does not inspect the SQL, so this is DuckDB's own confinement."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cotforge.store.query import connect
+    from sql_corpus import READS, WRITES, corpus
+
+    root = tmp_path / "ds"
+    build(root, n=50)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("TOPSECRET,1\nTOPSECRET,2\n")
+    pq.write_table(pa.table({"s": ["TOPSECRET"]}), tmp_path / "secret.parquet")
+    stray = root / "data/main/train-00005-of-00009.parquet"  # unlisted: never queried
+    pq.write_table(pa.table({"idx": [999], "s": ["TOPSECRET"]}), stray)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(scratch)
+    monkeypatch.setenv("HOME", str(scratch))  # ~/.duckdb (extensions, secrets) would land here
+    ctx = dict(shard=root / "data/main/train-00000-of-00001.parquet", data=root / "data", outside=secret,
+               outside_parquet=tmp_path / "secret.parquet", stray=stray, tmp=scratch)
+    before = _tree(tmp_path)
+    refused = set()
+    # One connection for the whole corpus: an attempt that loosened anything would help the next ones.
+    con = connect(root)
+    for sql in corpus():
+        query = sql.format(**ctx)
+        try:
+            rows = con.execute(query).fetchall()
+        except duckdb.Error:
+            refused.add(sql)
+        else:
+            assert "TOPSECRET" not in repr(rows) and "999" not in repr(rows), query
+        assert _tree(tmp_path) == before, f"{query} changed a file"
+    con.close()
+    # and through the command, as the issue's report ran it
+    for sql in ("EXPLAIN ANALYZE COPY (SELECT 1 AS idx) TO '{shard}' (FORMAT parquet, USE_TMP_FILE false)",
+                "SELECT * FROM read_text('{outside}')"):
+        with pytest.raises(UsageError, match="^SQL: .*(Permission|disabled)"):
+            run_query(root, sql.format(**ctx))
+    assert _tree(tmp_path) == before
+    # every statement that names a path is refused by the engine, as written and under EXPLAIN ANALYZE
+    for sql in WRITES + READS:
+        if "{" in sql:
+            assert sql in refused and "EXPLAIN ANALYZE " + sql in refused, sql
+    assert run_query(root, "SELECT count(*) FROM main_train")[1] == [(50,)]  # the stray is not in the view
+    assert run_query(root, "SELECT count(*) FROM data")[1] == [(60,)]
+
+
+@pytest.mark.parametrize("sql", ["", ";", "  ;  ; ", "\n-- just a comment", "/* nothing */"])
+def test_an_empty_query_is_one_line_and_exit_2(toy, sql, capsys):
+    assert main(["query", str(toy), sql]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SQL:") and err.count("\n") == 1 and "empty" in err
+
+
+def test_negative_limit_and_bad_manifests_are_one_line_errors(toy, tmp_path, capsys):
+    import shutil
+
+    assert main(["query", str(toy), "SELECT 1", "--limit", "-1"]) == 2
+    assert "--limit -1" in capsys.readouterr().err
+    for text in ("[]", '{"splits": []}', '{"splits": {"main/train": {"shards": [{"path": "x"}]}}}', '{"spl'):
+        copy = tmp_path / f"copy{len(text)}"
+        shutil.copytree(toy, copy)
+        (copy / "manifest.json").write_text(text)
+        assert main(["query", str(copy), "SELECT 1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "malformed manifest" in err and "manifest.json" in err
+
+
+def test_unlisted_shards_are_not_queried_and_are_warned_about(toy, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(toy, copy)
+    shutil.copy(copy / "data/main/test-00000-of-00001.parquet", copy / "data/main/test-00001-of-00002.parquet")
+    assert main(["query", str(copy), "SELECT count(*) AS n FROM main_test", "-f", "csv"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["n", "10"]
+    assert "not listed in manifest.json" in out.err and "test-00001-of-00002.parquet" in out.err
 
 
 def test_an_unfinished_build_is_flagged(toy, tmp_path, capsys):

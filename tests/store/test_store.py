@@ -176,7 +176,8 @@ def test_a_build_that_fails_before_committing_anything_leaves_no_trace(tmp_path)
 
     w = DatasetWriter(root, name="toy", family="toy", version="1.0.0", build_config={"backend": "nope"},
                       seeds={}, command="test")
-    assert not root.exists()  # opening validates only
+    # opening takes the folder's lock and writes nothing else
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [".cotforge", ".cotforge/lock"]
     with pytest.raises(RuntimeError):
         w.write_split("main", "train", Broken(5))
     assert not root.exists()

@@ -1,33 +1,58 @@
-"""Build a dataset folder split by split, atomically and resumably.
+"""Build a dataset folder split by split, atomically and resumably, by one writer at a time.
 
 A build is identified by the hash of its resolved config. The unit of work is a shard: after each
 shard is in place the journal records it, so a build killed at any point resumes where it stopped,
-keeping every shard whose sha256 still matches and regenerating from the first one that does not
-(a corrupted shard of a finished dataset is found the same way, through the manifest's hashes).
+keeping every shard whose sha256 still matches. A damaged shard (of a finished dataset or of an
+interrupted build) is regenerated alone: when the replacement hashes the same, the shards after it
+are kept; only when it differs (a source that is not deterministic) are the later shards of that
+split rebuilt, because they no longer follow from it.
 
-Sources produce rows from any start index given the rows already written (``done``), so a resumed
-build continues exactly as an uninterrupted one would, byte for byte.
+Sources produce rows from any start index given the rows already written (``done``, read lazily:
+see :mod:`cotforge.store.resume`), so a resumed build continues exactly as an uninterrupted one
+would, byte for byte.
+
+What a folder looks like at every moment (see docs/store.md):
+
+- one writer: :class:`~cotforge.store.lock.FolderLock` is held from the constructor to ``finish()``;
+- before the first change to a folder, the journal is written, the card is replaced by a stub
+  that ``datasets.load_dataset`` cannot load (:data:`~cotforge.store.repair.STUB_CARD`) and a
+  finished dataset's manifest is withdrawn, so no card or manifest ever describes shards that are
+  missing or being replaced; ``finish()`` writes the manifest, then the real card, then drops the
+  journal;
+- files under ``data/`` that the build does not list are moved aside, never loaded or deleted.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import shutil
+import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cotforge.errors import UsageError
 from cotforge.store import atomic, layout
+from cotforge.store.lock import FolderLock
 from cotforge.store.manifest import build_manifest, manifest_shards, read_manifest
+from cotforge.store.repair import STUB_CARD, is_stub_card, quarantine, recover_from_shards, shard_identity, unlisted_files
+from cotforge.store.resume import kept_tables
 from cotforge.store.shards import ShardInfo, ShardLimits, write_shards
+
+WITHDRAWN_MANIFEST = f"{layout.WORK_DIR}/manifest.withdrawn.json"
 
 
 class SplitSource(Protocol):
-    """What the store asks of a producer of rows."""
+    """What the store asks of a producer of rows.
+
+    Optional: ``resume_columns`` (tuple of names): the only columns of the kept shards that
+    ``rows(start, done)`` reads from ``done``.
+    """
 
     schema: pa.Schema
 
@@ -54,12 +79,29 @@ class _Journal:
     def to_dict(self) -> dict[str, Any]:
         return {"build_hash": self.build_hash, "splits": self.splits}
 
+    def listed(self) -> set[str]:
+        out: set[str] = set()
+        for entry in self.splits.values():
+            out.update(s["path"] for s in entry.get("shards", []))
+            out.update(entry.get("final", []))
+        return out
+
+
+def _read_journal(path: Path) -> _Journal:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("splits", {}), dict):
+        raise ValueError("not a journal")
+    for entry in data.get("splits", {}).values():
+        [ShardInfo.from_dict(s) for s in entry["shards"]]
+    return _Journal(str(data["build_hash"]), data.get("splits", {}))
+
 
 class DatasetWriter:
-    """Writes one dataset folder. Refuses a folder holding a different build unless ``overwrite``.
+    """Writes one dataset folder. Refuses a folder holding a different build unless ``overwrite``,
+    and refuses a folder another process is writing (naming that process).
 
-    Nothing is written until the folder has been judged safe to use, so a refused build leaves the
-    folder exactly as it was.
+    A refused build leaves the folder exactly as it was; a build that fails before committing a
+    shard leaves no trace.
     """
 
     def __init__(
@@ -82,98 +124,187 @@ class DatasetWriter:
         self.inputs = inputs or []
         self.limits = limits
         self.build_hash = atomic.stable_hash({"family": family, "version": version, "config": build_config})
-        self._journal = self._open(overwrite)
         self._results: dict[str, list[ShardInfo]] = {}
+        self._notes: list[str] = []
+        self._changing = False  # journal written, stub card up, manifest withdrawn
+        self._finished_folder = False  # the folder held this build, finished (manifest, no journal)
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"--out {self.root}: exists and is not a folder")
+        self._root_existed = self.root.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {self.root}: cannot create the folder: {exc.strerror or exc}") from None
+        self._lock = FolderLock(self.root, command)
+        self._release_at_exit = weakref.finalize(self, self._lock.release)
+        try:
+            self._lock.acquire()
+            self._journal = self._open(overwrite)
+        except BaseException:
+            self._release(discard=True)
+            raise
+        self._persisted = (self.root / layout.JOURNAL).exists()
 
     # ------------------------------------------------------------------ folder state
     def _open(self, overwrite: bool) -> _Journal:
         root = self.root
-        if root.exists() and not root.is_dir():
-            raise UsageError(f"--out {root}: exists and is not a folder")
         journal_path = root / layout.JOURNAL
         manifest_path = root / layout.MANIFEST
-        existing_hash = None
+        existing_hash: str | None = None
         journal: _Journal | None = None
+        unreadable = ""
         if journal_path.exists():
             try:
-                data = json.loads(journal_path.read_text())
-                journal = _Journal(data["build_hash"], data.get("splits", {}))
+                journal = _read_journal(journal_path)
                 existing_hash = journal.build_hash
-            except (ValueError, KeyError):
-                journal = None  # a corrupt journal is treated as a different build
-                existing_hash = "unreadable journal"
+            except (ValueError, KeyError, TypeError):
+                existing_hash, unreadable = "unreadable journal", f"{layout.JOURNAL} is unreadable"
         elif manifest_path.exists():
             try:
                 manifest = read_manifest(root)
                 existing_hash = manifest.get("build_hash")
-                journal = _Journal(
-                    existing_hash,
-                    {k: {"shards": [s.to_dict() for s in v], "complete": True}
-                     for k, v in manifest_shards(manifest).items()},
-                )
-            except (ValueError, KeyError):
-                existing_hash = "unreadable manifest"
-        elif root.is_dir() and any(root.iterdir()):
-            raise UsageError(
-                f"--out {root}: folder is not empty and holds no cotforge dataset; choose an empty or new folder"
-            )
+                journal = _Journal(existing_hash, {k: {"shards": [s.to_dict() for s in v], "complete": True}
+                                                   for k, v in manifest_shards(manifest).items()})
+                self._finished_folder = True
+            except ValueError as exc:
+                recovered = recover_from_shards(root, self.build_hash)
+                if recovered:
+                    journal, existing_hash = _Journal(self.build_hash, recovered), self.build_hash
+                    self._finished_folder = True
+                    sys.stderr.write(f"warning: {exc}; recovered {len(recovered)} split(s) of this build from the "
+                                     f"shards themselves (their footers name this build); rebuilding the rest\n")
+                else:
+                    existing_hash = "unreadable manifest"
+                    unreadable = f"{exc}; no shard identifies this build"
+        else:
+            foreign = [p.name for p in root.iterdir()
+                       if p.name != layout.WORK_DIR and not (p.name == layout.CARD and is_stub_card(root))
+                       and not (p.name == "data" and p.is_dir() and not any(q.is_file() for q in p.rglob("*")))]
+            if foreign:
+                raise UsageError(f"--out {root}: folder is not empty and holds no cotforge dataset "
+                                 f"(found {', '.join(sorted(foreign)[:3])}); choose an empty or new folder")
 
         if existing_hash is not None and existing_hash != self.build_hash:
             if not overwrite:
-                raise UsageError(
-                    f"--out {root}: holds a different build (build hash {str(existing_hash)[:12]}, "
-                    f"this one {self.build_hash[:12]}); pass --overwrite to replace it"
-                )
-            for part in ("data", layout.WORK_DIR, layout.MANIFEST, layout.CARD):
+                what = unreadable or f"holds a different build (build hash {str(existing_hash)[:12]}, this one {self.build_hash[:12]})"
+                raise UsageError(f"--out {root}: {what}; pass --overwrite to replace it")
+            strays = unlisted_files(root, journal.listed() if journal else set())
+            if quarantine(root, strays):
+                self._notes.append(f"--overwrite: {len(strays)} file(s) under data/ that the old build did not list were moved aside, not deleted.")
+            for part in ("data", layout.JOURNAL, f"{layout.WORK_DIR}/staging", WITHDRAWN_MANIFEST, layout.MANIFEST, layout.CARD):
                 target = root / part
                 if target.is_dir():
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()
             journal = None
+            self._finished_folder = False
         if journal is None or journal.build_hash != self.build_hash:
             journal = _Journal(self.build_hash)
-        # Nothing is written yet: the folder and journal appear with the first committed shard, so a
-        # build that fails before producing anything (a bad backend, a bad column) leaves no trace
-        # and the corrected command can use the same folder.
-        self._root_existed = root.exists()
-        self._persisted = journal_path.exists() or manifest_path.exists()
+        strays = unlisted_files(root, journal.listed())
+        moved = quarantine(root, strays)
+        if moved:
+            self._notes.append(f"{len(strays)} file(s) found under data/ that this build does not list were moved to "
+                               f"{moved} (never loaded, not deleted).")
         return journal
 
-    def _save(self, *, force: bool = False) -> None:
-        """Write the journal; before anything has been committed, only when ``force``d."""
-        if not (self._persisted or force):
+    def _begin_changes(self) -> None:
+        """Before the first change to the folder: journal, stub card, manifest withdrawn (in that order)."""
+        if self._changing:
             return
         atomic.write_json(self.root / layout.JOURNAL, self._journal.to_dict())
         self._persisted = True
+        if not is_stub_card(self.root):
+            atomic.write_text(self.root / layout.CARD, STUB_CARD)
+        if (self.root / layout.MANIFEST).exists():
+            os.replace(self.root / layout.MANIFEST, self.root / WITHDRAWN_MANIFEST)
+        self._changing = True
 
-    def _discard_if_nothing_committed(self) -> None:
-        """After a failure: remove what this build created if it never committed a shard."""
-        if self._persisted:
-            return
-        if not self._root_existed:
-            shutil.rmtree(self.root, ignore_errors=True)
+    def _save(self) -> None:
+        if not self._changing:
+            self._begin_changes()
         else:
-            shutil.rmtree(self.root / layout.WORK_DIR, ignore_errors=True)
+            atomic.write_json(self.root / layout.JOURNAL, self._journal.to_dict())
+
+    def _release(self, *, discard: bool) -> None:
+        """Drop the lock; with ``discard``, first remove what this build created if it committed nothing."""
+        if not self._lock.held:  # never ours (another process holds it): touch nothing
+            return
+        if discard and not getattr(self, "_persisted", False) and not self._changing:
+            if not self._root_existed:
+                shutil.rmtree(self.root, ignore_errors=True)
+            else:
+                shutil.rmtree(self.root / layout.WORK_DIR / "staging", ignore_errors=True)
+        self._lock.release()
+
+    def _ensure_locked(self) -> None:
+        if not self._lock.held:
+            self._lock.acquire()
 
     # ------------------------------------------------------------------ splits
-    def _verified_prefix(self, key: str) -> tuple[list[ShardInfo], bool]:
-        """Shards of ``key`` from the journal whose files still hash right, up to the first bad one."""
+    def _checked(self, key: str) -> tuple[list[ShardInfo], list[bool], bool]:
+        """The journal's shards of ``key`` (at whichever of their recorded places the file is), whether
+        each still hashes right, and whether the split was complete."""
         entry = self._journal.splits.get(key)
         if not entry:
-            return [], False
-        kept: list[ShardInfo] = []
-        intact = True
-        for d in entry["shards"]:
+            return [], [], False
+        finals = entry.get("final", [])
+        shards, ok = [], []
+        for i, d in enumerate(entry["shards"]):
             shard = ShardInfo.from_dict(d)
-            path = self.root / shard.path
-            if intact and path.is_file() and path.stat().st_size == shard.bytes and atomic.sha256_file(path) == shard.sha256:
-                kept.append(shard)
+            for candidate in [shard.path] + ([finals[i]] if i < len(finals) else []):
+                if self._intact(candidate, shard):
+                    shards.append(ShardInfo(candidate, shard.rows, shard.sha256, shard.bytes))
+                    ok.append(True)
+                    break
             else:
-                intact = False
-                if path.is_file():
-                    path.unlink()  # corrupted or orphaned: it will be rebuilt
-        return kept, intact and entry.get("complete", False)
+                shards.append(shard)
+                ok.append(False)
+        return shards, ok, bool(entry.get("complete", False))
+
+    def _intact(self, rel: str, shard: ShardInfo) -> bool:
+        path = self.root / rel
+        return path.is_file() and path.stat().st_size == shard.bytes and atomic.sha256_file(path) == shard.sha256
+
+    def _record(self, key: str, shards: list[ShardInfo], complete: bool, final: list[str] | None = None,
+                *, commit: bool = True) -> None:
+        """Update the journal; ``commit=False`` writes it only if the folder is already being changed
+        (so a fresh build that fails before its first shard leaves nothing behind)."""
+        entry: dict[str, Any] = {"shards": [s.to_dict() for s in shards], "complete": complete}
+        if final:
+            entry["final"] = final
+        self._journal.splits[key] = entry
+        if commit or self._changing:
+            self._save()
+
+    def _drop(self, shards: list[ShardInfo]) -> None:
+        for s in shards:  # this build's own shards (listed in its journal): removing them loses nothing
+            (self.root / s.path).unlink(missing_ok=True)
+
+    def _write(self, config: str, split: str, source: SplitSource, done: list[ShardInfo], *, name, limits,
+               rows_cap: int | None = None, on_shard, on_rows) -> None:
+        key = layout.split_key(config, split)
+        columns = getattr(source, "resume_columns", None)
+        rows = source.rows(sum(s.rows for s in done), kept_tables(self.root, [s.path for s in done], columns))
+        try:
+            write_shards(
+                rows if rows_cap is None else itertools.islice(rows, rows_cap), source.schema,
+                root=self.root, staging_name=name, first_shard=len(done), limits=limits,
+                on_shard=on_shard, on_rows=on_rows, footer=lambda k: shard_identity(self.build_hash, key, k),
+            )
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+
+    def _repair(self, config: str, split: str, source: SplitSource, shards: list[ShardInfo], i: int,
+                on_rows) -> ShardInfo | None:
+        """Regenerate shard ``i`` alone; returns the new shard (at a staging path) or None if no rows came."""
+        made: list[ShardInfo] = []
+        self._write(config, split, source, shards[:i], name=lambda k: layout.repair_shard(config, split, k),
+                    limits=ShardLimits(max_rows=shards[i].rows, max_bytes=1 << 62), rows_cap=shards[i].rows,
+                    on_shard=made.append, on_rows=on_rows)
+        return made[0] if made else None
 
     def write_split(
         self,
@@ -183,60 +314,67 @@ class DatasetWriter:
         *,
         on_rows: Callable[[int], None] | None = None,
     ) -> SplitResult:
-        """Write (or resume, or verify) one split; returns its shards in their final places."""
+        """Write (or resume, or verify and repair) one split; returns its shards in their final places."""
         layout.check_name("config", config)
         layout.check_name("split", split)
         key = layout.split_key(config, split)
-        kept, complete = self._verified_prefix(key)
-        reused = sum(s.rows for s in kept)
+        self._ensure_locked()
+        shards, ok, complete = self._checked(key)
+        reused = sum(s.rows for s, good in zip(shards, ok) if good)
         if on_rows and reused:
             on_rows(reused)
-        if complete:
-            self._results[key] = kept
-            return SplitResult(key, kept, reused, 0)
-
-        shards = list(kept)
-        self._journal.splits[key] = {"shards": [s.to_dict() for s in shards], "complete": False}
-        self._save()
-
-        def record(shard: ShardInfo) -> None:
-            shards.append(shard)
-            self._journal.splits[key]["shards"].append(shard.to_dict())
-            self._save(force=True)
-
-        done_tables = (pq.read_table(self.root / s.path) for s in kept)
+        if complete and all(ok):
+            self._results[key] = shards
+            return SplitResult(key, shards, reused, 0)
         try:
-            write_shards(
-                source.rows(reused, done_tables),
-                source.schema,
-                root=self.root,
-                staging_name=lambda k: layout.staging_shard(config, split, k),
-                first_shard=len(kept),
-                limits=self.limits,
-                on_shard=record,
-                on_rows=on_rows,
-            )
+            if self._finished_folder or self._persisted:
+                self._begin_changes()  # shards of a dataset someone may load are about to change
+            i = 0
+            while i < len(shards):
+                if ok[i]:
+                    i += 1
+                    continue
+                new = self._repair(config, split, source, shards, i, on_rows)
+                if new is not None and (new.sha256, new.rows) == (shards[i].sha256, shards[i].rows):
+                    os.replace(self.root / new.path, self.root / shards[i].path)
+                    ok[i] = True
+                else:  # the replacement differs: the shards after it no longer follow from it
+                    self._drop(shards[i:])
+                    shards = shards[:i] + ([new] if new is not None else [])
+                    ok, complete = [True] * len(shards), False
+                self._record(key, shards, complete)
+            if not complete:
+                self._record(key, shards, False, commit=False)
+
+                def commit(shard: ShardInfo) -> None:
+                    shards.append(shard)
+                    self._record(key, shards, False)
+
+                self._write(config, split, source, list(shards), name=lambda k: layout.staging_shard(config, split, k),
+                            limits=self.limits, on_shard=commit, on_rows=on_rows)
+            final = self._finalize_names(config, split, shards)
         except BaseException:
-            self._discard_if_nothing_committed()
+            self._release(discard=True)
             raise
-        final = self._finalize_names(config, split, shards)
-        self._journal.splits[key] = {"shards": [s.to_dict() for s in final], "complete": True}
-        self._save(force=True)
         self._results[key] = final
         return SplitResult(key, final, reused, sum(s.rows for s in final) - reused)
 
     def _finalize_names(self, config: str, split: str, shards: list[ShardInfo]) -> list[ShardInfo]:
-        total = len(shards)
+        key = layout.split_key(config, split)
+        targets = [layout.final_shard(config, split, i, len(shards)) for i in range(len(shards))]
+        if [s.path for s in shards] != targets:
+            self._record(key, shards, False, final=targets)  # a crash mid-rename finds each shard at one of the two
         final: list[ShardInfo] = []
-        for i, shard in enumerate(shards):
-            target = layout.final_shard(config, split, i, total)
+        for shard, target in zip(shards, targets):
             if shard.path != target:
                 dest = self.root / target
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                (self.root / shard.path).replace(dest)
+                os.replace(self.root / shard.path, dest)
             final.append(ShardInfo(target, shard.rows, shard.sha256, shard.bytes))
-        for stale in layout.stale_shards(self.root, config, split, {s.path for s in final}):
-            stale.unlink()
+        strays = [p.relative_to(self.root).as_posix() for p in layout.stale_shards(self.root, config, split, set(targets))]
+        if quarantine(self.root, strays):
+            self._notes.append(f"{len(strays)} unlisted shard file(s) of {key} were moved aside, not deleted.")
+        self._record(key, final, True)
         return final
 
     # ------------------------------------------------------------------ finish
@@ -247,13 +385,15 @@ class DatasetWriter:
         stats: dict[str, Any] | None = None,
         render_card: Callable[[dict[str, Any]], str] | None = None,
     ) -> dict[str, Any]:
-        """Write manifest.json and the card, then drop the build's working files."""
+        """Write manifest.json, then the card (what makes the folder loadable), then drop the journal."""
+        self._ensure_locked()
         missing = [k for k in self._journal.splits if k not in self._results]
+        if missing:
+            self._begin_changes()
         for key in missing:  # splits from a resumed build that this run did not touch: drop them
-            config, split = layout.parse_split_key(key)
-            for stale in layout.stale_shards(self.root, config, split, set()):
-                stale.unlink()
-        notes = list(notes or [])
+            entry = self._journal.splits.pop(key)
+            self._drop([ShardInfo.from_dict(s) for s in entry["shards"]])
+        notes = list(notes or []) + self._notes
         for key, shards in sorted(self._results.items()):
             if not shards:  # `datasets` refuses an empty split, so the card's configs leave it out
                 notes.append(f"{key} is empty: it has no shard and is not listed in the card's configs "
@@ -263,11 +403,31 @@ class DatasetWriter:
             build_config=self.build_config, build_hash=self.build_hash, seeds=self.seeds,
             inputs=self.inputs, splits=self._results, notes=notes, stats=stats or {},
         )
+        atomic.write_json(self.root / layout.MANIFEST, manifest)
         if render_card is not None:
             atomic.write_text(self.root / layout.CARD, render_card(manifest))
-        atomic.write_json(self.root / layout.MANIFEST, manifest)
-        shutil.rmtree(self.root / layout.WORK_DIR, ignore_errors=True)
+        elif is_stub_card(self.root):
+            (self.root / layout.CARD).unlink()
+        for part in (f"{layout.WORK_DIR}/staging", WITHDRAWN_MANIFEST, layout.JOURNAL):
+            target = self.root / part
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        self._persisted = self._changing = False
+        self._finished_folder = True
+        self._lock.release()
         return manifest
+
+    def close(self) -> None:
+        """Give up the folder without finishing (a finished or resumable state is left as it is)."""
+        self._release(discard=True)
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def results(self) -> dict[str, list[ShardInfo]]:
@@ -282,14 +442,23 @@ def split_paths(root: str | Path, manifest: dict[str, Any] | None = None) -> dic
 
 
 def verify_dataset(root: str | Path) -> list[str]:
-    """Problems found by re-hashing every shard against the manifest (empty list: intact)."""
+    """Problems found by re-hashing every shard against the manifest and listing ``data/`` (empty list: intact).
+
+    Reports missing and corrupted shards, files under ``data/`` the manifest does not list, and an
+    unfinished build (journal present). Changes nothing: rerunning the build command repairs.
+    """
     root = Path(root)
     problems = []
-    for key, shards in manifest_shards(read_manifest(root)).items():
+    if (root / layout.JOURNAL).exists():
+        problems.append(f"{layout.JOURNAL}: a build is running or was interrupted (rerun its command to finish it)")
+    manifest = read_manifest(root)
+    for key, shards in manifest_shards(manifest).items():
         for s in shards:
             path = root / s.path
             if not path.is_file():
                 problems.append(f"{s.path}: missing")
-            elif atomic.sha256_file(path) != s.sha256:
+            elif path.stat().st_size != s.bytes or atomic.sha256_file(path) != s.sha256:
                 problems.append(f"{s.path}: sha256 mismatch (corrupted)")
+    for rel in unlisted_files(root):
+        problems.append(f"{rel}: not listed in {layout.MANIFEST} (unlisted; the build command moves it aside)")
     return problems

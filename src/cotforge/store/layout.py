@@ -5,6 +5,7 @@ DIR/README.md                                         the card (YAML ``configs:`
 DIR/manifest.json                                     lineage: config, seeds, shard hashes, content hash
 DIR/data/<config>/<split>-NNNNN-of-NNNNN.parquet      finished shards
 DIR/.cotforge/journal.json, .cotforge/staging/...      build in progress (removed when the build finishes)
+DIR/.cotforge/lock                                    held (flock) by the one process writing the folder
 ```
 """
 
@@ -36,6 +37,16 @@ def staging_shard(config: str, split: str, index: int) -> str:
     return f"{WORK_DIR}/staging/{config}/{split}-{index:05d}.parquet"
 
 
+def repair_shard(config: str, split: str, index: int) -> str:
+    """Where a replacement for a damaged shard is written before it takes the damaged one's place."""
+    return f"{WORK_DIR}/staging/{config}/{split}-{index:05d}.repair.parquet"
+
+
+def is_split_shard(name: str, split: str) -> bool:
+    """Is ``name`` a finished shard of ``split`` exactly (``train-*`` must not take ``train-hard-*``)?"""
+    return re.fullmatch(re.escape(split) + r"-\d{5}-of-\d{5}\.parquet", name) is not None
+
+
 def split_glob(config: str, split: str) -> str:
     """The data_files pattern of one split, as the card's YAML and ``load_dataset`` use it."""
     return f"data/{config}/{split}-*.parquet"
@@ -55,4 +66,5 @@ def stale_shards(root: Path, config: str, split: str, keep: set[str]) -> list[Pa
     folder = root / "data" / config
     if not folder.is_dir():
         return []
-    return [p for p in folder.glob(f"{split}-*.parquet") if f"data/{config}/{p.name}" not in keep]
+    return [p for p in folder.glob(f"{split}-*.parquet")
+            if is_split_shard(p.name, split) and f"data/{config}/{p.name}" not in keep]

@@ -15,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from cotforge import __version__
+from cotforge.errors import UsageError
 from cotforge.store import layout
 from cotforge.store.shards import ShardInfo
 
 FORMAT_VERSION = 1
+
+
+class ManifestError(UsageError):
+    """``manifest.json`` is unreadable or not shaped like a manifest."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,13 +85,40 @@ def build_manifest(
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
+    """The manifest as a dict. A missing file raises ``FileNotFoundError``; anything that is not a
+    manifest (truncated JSON, ``[]``, splits that are not shard lists, bad UTF-8) raises
+    :class:`ManifestError`, a ``UsageError`` (so a ``ValueError``) naming the file."""
     path = Path(root) / layout.MANIFEST
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{root}: not a cotforge dataset (no {layout.MANIFEST})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: malformed manifest: {exc}") from None
+        raise ManifestError(f"{path}: malformed manifest: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: malformed manifest: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    check_manifest(manifest, path)
+    return manifest
+
+
+def check_manifest(manifest: Any, path: str | Path = layout.MANIFEST) -> None:
+    """Raise :class:`ManifestError` unless ``manifest`` has the shape every reader relies on."""
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path}: malformed manifest: a JSON {type(manifest).__name__}, not an object")
+    splits = manifest.get("splits", {})
+    if not isinstance(splits, dict):
+        raise ManifestError(f"{path}: malformed manifest: 'splits' is not an object")
+    for key, entry in splits.items():
+        shards = entry.get("shards") if isinstance(entry, dict) else None
+        if not isinstance(shards, list):
+            raise ManifestError(f"{path}: malformed manifest: split {key!r} has no list of shards")
+        for i, shard in enumerate(shards):
+            try:
+                ShardInfo.from_dict(shard)
+            except (TypeError, KeyError, ValueError, AttributeError):
+                raise ManifestError(f"{path}: malformed manifest: split {key!r} shard {i} lacks path/rows/sha256/bytes") from None
+            if not str(shard["path"]).startswith("data/") or ".." in Path(shard["path"]).parts:
+                raise ManifestError(f"{path}: malformed manifest: split {key!r} shard {i} lies outside data/")
 
 
 def manifest_shards(manifest: dict[str, Any]) -> dict[str, list[ShardInfo]]:

@@ -1,13 +1,21 @@
-"""SQL over a dataset's shards with DuckDB.
+"""``cotforge query``: DuckDB over a dataset folder, unable to change anything.
 
-Each ``config/split`` becomes a view named ``<config>_<split>`` (characters other than letters,
-digits and ``_`` become ``_``; quote names that start with a digit: ``"4ppl_test"``), and the view
-``data`` spans everything with two extra columns, ``config`` and ``split``.
+Views: one per config/split, named ``<config>_<split>`` (characters other than letters, digits
+and ``_`` become ``_``; quote names that start with a digit: ``"4ppl_test"``), and ``data`` over
+everything with two extra columns, ``config`` and ``split``.
 
-Queries are read-only: only SELECT-like statements run, and the connection can touch no file
-outside the dataset's ``data/`` folder (DuckDB's external access is switched off and the
-configuration locked once the views exist), so ``COPY ... TO`` or ``read_csv('/etc/passwd')``
-cannot run through ``cotforge query``.
+Read-only at the engine level, whatever the SQL says: DuckDB is given no file at all. The shards
+are opened by pyarrow (a read-only ``pyarrow.dataset`` over exactly the files the manifest lists)
+and handed to an in-memory DuckDB as Arrow objects; then external access is switched off with no
+allowed path or directory, spilling to disk and extension auto-loading are disabled, and the
+configuration is locked. ``COPY ... TO``, ``EXPORT DATABASE``, ``ATTACH``, ``INSTALL``/``LOAD``,
+``read_csv``/``read_text``/``glob`` of any path and every ``SET``/``RESET``/``PRAGMA`` that would
+undo this are refused by DuckDB itself (the SQL text is not inspected). DuckDB's ``allowed_paths``
+is deliberately not used: a path allowed there can be written as well as read.
+
+Without a manifest (a build still running or interrupted) the finished shards found under
+``data/`` are queried and the command warns that the data may be incomplete; files under ``data/``
+that the manifest does not list are never queried.
 """
 
 from __future__ import annotations
@@ -23,8 +31,17 @@ from cotforge.errors import UsageError
 from cotforge.store import layout
 
 FORMATS = ("table", "csv", "json")
-#: Statement types a query may contain (DuckDB's StatementType names).
-READ_ONLY = {"SELECT", "EXPLAIN", "PRAGMA", "RELATION"}
+
+#: Set before the configuration is locked. No ``allowed_paths``/``allowed_directories``: DuckDB
+#: reaches no file; the shards arrive as Arrow datasets.
+_LOCKDOWN = (
+    "SET temp_directory=''",  # never spill to disk
+    "SET autoinstall_known_extensions=false",
+    "SET autoload_known_extensions=false",
+    "SET allow_community_extensions=false",
+    "SET enable_external_access=false",
+    "SET lock_configuration=true",
+)
 
 
 def view_name(config: str, split: str) -> str:
@@ -40,43 +57,68 @@ def _quote_str(value: str) -> str:
 
 
 def discover_splits(root: Path) -> dict[tuple[str, str], list[Path]]:
-    """Shard files per (config, split), from the finished ``data/`` tree."""
+    """Shard files per (config, split), from the finished ``data/`` tree (names ``<split>-NNNNN-of-NNNNN``)."""
     found: dict[tuple[str, str], list[Path]] = {}
-    for path in sorted((root / "data").glob("*/*.parquet")):
+    for path in sorted((Path(root) / "data").glob("*/*.parquet")):
         match = re.match(r"^(?P<split>.+?)-\d{5}-of-\d{5}\.parquet$", path.name)
         if match:
             found.setdefault((path.parent.name, match["split"]), []).append(path)
     return found
 
 
+def listed_splits(root: Path) -> dict[tuple[str, str], list[Path]]:
+    """The shards to query: those the manifest lists, or (no manifest yet) the finished ones in ``data/``."""
+    from cotforge.store.manifest import manifest_shards, read_manifest
+
+    root = Path(root)
+    if not (root / layout.MANIFEST).exists():
+        return discover_splits(root)
+    out: dict[tuple[str, str], list[Path]] = {}
+    for key, shards in manifest_shards(read_manifest(root)).items():
+        if shards:
+            out[layout.parse_split_key(key)] = [root / s.path for s in shards]
+    return out
+
+
 def connect(root: str | Path):
-    """A DuckDB connection with one view per config/split and ``data`` over all of them."""
+    """An in-memory DuckDB connection with one view per config/split and ``data`` over all of them.
+
+    The connection can read the listed shards (through Arrow) and nothing else, and can write nothing.
+    """
     import duckdb
+    import pyarrow.dataset as pads
 
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"DIR {root}: no such folder")
-    splits = discover_splits(root)
+    splits = listed_splits(root)
     if not splits:
         raise UsageError(f"DIR {root}: no dataset shards under {root}/data (is it a cotforge dataset?)")
-    con = duckdb.connect()
+    con = duckdb.connect(":memory:")
     parts = []
     for (config, split), files in splits.items():
-        file_list = "[" + ", ".join(_quote_str(str(f)) for f in files) + "]"
-        con.execute(f"CREATE VIEW {_quote_ident(view_name(config, split))} AS SELECT * FROM read_parquet({file_list})")
-        parts.append(
-            f"SELECT {_quote_str(config)} AS config, {_quote_str(split)} AS split, * FROM read_parquet({file_list})"
-        )
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise UsageError(f"DIR {root}: {missing[0].relative_to(root)} is listed in {layout.MANIFEST} but missing "
+                             f"(rerun the build command to repair the folder)")
+        try:
+            dataset = pads.dataset([str(f) for f in files], format="parquet")
+        except Exception as exc:  # pyarrow raises several types for unreadable files
+            raise UsageError(f"DIR {root}: cannot read the shards of {config}/{split}: {exc}") from None
+        arrow_name = f"__shards_{len(parts)}"
+        con.register(arrow_name, dataset)
+        con.execute(f"CREATE VIEW {_quote_ident(view_name(config, split))} AS SELECT * FROM {arrow_name}")
+        parts.append(f"SELECT {_quote_str(config)} AS config, {_quote_str(split)} AS split, * FROM {arrow_name}")
     con.execute("CREATE VIEW data AS " + " UNION ALL BY NAME ".join(parts))
-    data_dir = str((root / "data").resolve()) + "/"
-    con.execute(f"SET allowed_directories=[{_quote_str(data_dir)}]")
-    con.execute("SET enable_external_access=false")
-    con.execute("SET lock_configuration=true")
+    for statement in _LOCKDOWN:
+        con.execute(statement)
     return con
 
 
 def build_warnings(root: str | Path) -> list[str]:
-    """Why a folder's data may be incomplete: an unfinished (running or interrupted) build."""
+    """Why a folder's data may be incomplete: an unfinished build, or files the manifest does not list."""
+    from cotforge.store.repair import unlisted_files
+
     root = Path(root)
     out = []
     if (root / layout.JOURNAL).exists():
@@ -84,20 +126,20 @@ def build_warnings(root: str | Path) -> list[str]:
                    f"(rerun the build command to finish it)")
     elif not (root / layout.MANIFEST).exists():
         out.append(f"{root}: no manifest.json; the shards were not written by a finished cotforge build")
+    else:
+        try:
+            strays = unlisted_files(root)
+        except ValueError:
+            strays = []
+        if strays:
+            out.append(f"{root}: {len(strays)} file(s) under data/ are not listed in {layout.MANIFEST} and were "
+                       f"not queried (first: {strays[0]}); rerun the build command to move them aside")
     return out
 
 
-def _check_read_only(sql: str) -> None:
-    import duckdb
-
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL: {str(exc).strip().splitlines()[0]}") from None
-    for st in statements:
-        kind = getattr(st.type, "name", str(st.type))
-        if kind not in READ_ONLY:
-            raise UsageError(f"SQL: only read-only queries (SELECT) are allowed, not {kind}")
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def run_query(root: str | Path, sql: str, fmt: str = "table", limit: int | None = None) -> tuple[list[str], list[tuple]]:
@@ -106,17 +148,25 @@ def run_query(root: str | Path, sql: str, fmt: str = "table", limit: int | None 
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    _check_read_only(sql)
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit {limit}: must be >= 0 (0: all rows)")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL: {_first_line(exc)}") from None
+    if not statements:
+        raise UsageError("SQL: the query is empty (no statement to run)")
     con = connect(root)
     try:
         cursor = con.execute(sql)
+        if cursor.description is None:
+            return [], []
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise UsageError(f"SQL: {first}") from None
-    if cursor.description is None:
-        return [], []
-    columns = [d[0] for d in cursor.description]
-    rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
+        raise UsageError(f"SQL: {_first_line(exc)}") from None
+    finally:
+        con.close()
     return columns, rows
 
 

@@ -62,11 +62,15 @@ def write_shards(
     limits: ShardLimits,
     on_shard: Callable[[ShardInfo], None],
     on_rows: Callable[[int], None] | None = None,
+    footer: Callable[[int], dict[bytes, bytes]] | None = None,
 ) -> None:
     """Write ``rows`` as shards numbered from ``first_shard``; call ``on_shard`` after each is in place.
 
     ``staging_name(k)`` gives shard k's path relative to ``root``. ``on_shard`` is where the caller
     records progress (the journal), so an interruption loses at most the shard being written.
+    ``footer(k)``, when given, is key-value metadata stored in shard k's Parquet footer (the store
+    writes the build identity there, so shards can vouch for themselves if the manifest is lost).
+    Pages carry CRC checksums, so damage inside a shard is detectable without its recorded hash.
     """
     shard = first_shard
     writer: pq.ParquetWriter | None = None
@@ -78,8 +82,10 @@ def write_shards(
         final = root / staging_name(shard)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp_path = final.with_name(f".{final.name}.writing")
+        shard_schema = schema.with_metadata({**(schema.metadata or {}), **footer(shard)}) if footer else schema
         writer = pq.ParquetWriter(
-            tmp_path, schema, compression="zstd", compression_level=3, write_statistics=True
+            tmp_path, shard_schema, compression="zstd", compression_level=3, write_statistics=True,
+            write_page_checksum=True,
         )
         shard_rows = shard_bytes = 0
 
@@ -101,7 +107,7 @@ def write_shards(
         nonlocal shard_rows, shard_bytes
         if writer is None:
             open_shard()
-        table = pa.Table.from_pylist(buf, schema=schema)
+        table = pa.Table.from_pylist(buf, schema=writer.schema)
         writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
         shard_rows += table.num_rows
         shard_bytes += table.nbytes
