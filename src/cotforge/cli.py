@@ -58,6 +58,9 @@ def _register() -> None:
     from cotforge.hub.cli import register as register_hub
 
     register_hub(app)  # publish, pull
+    from cotforge.evals.cli import register as register_eval
+
+    register_eval(app)  # eval run, rescore, report, leaderboard, compare
 
 
 _register()
