@@ -1,0 +1,73 @@
+"""Reward functions named in a stage config, built from :mod:`cotforge.verifiers.rewards`.
+
+``rewards:`` is a list of mappings ``{func: <adapter name>, weight: 1.0, <its keyword arguments>}``,
+e.g. ``{func: warmup_reward_func, domain: math}`` or ``{func: cosine_reward_func, verifier: math}``.
+Arguments the trainer knows are filled in when the adapter takes them and the config does not give
+them: ``max_completion_length`` and ``tokenizer``. Unknown adapters, bad arguments and gold columns
+missing from the data fail before training.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cotforge.errors import UsageError
+
+
+def _adapters() -> dict[str, Any]:
+    from cotforge.verifiers import rewards
+
+    return {n: getattr(rewards, n) for n in getattr(rewards, "__all__", dir(rewards)) if n.endswith("_func")
+            and n != "combined_reward_func" and callable(getattr(rewards, n))}
+
+
+def gold_columns(spec: Mapping[str, Any], factory: Any) -> list[str]:
+    """Data columns the reward reads its gold answer from (``gold``, default ``answer`` where taken)."""
+    params = inspect.signature(factory).parameters
+    if "gold" not in params:
+        return []
+    gold = spec.get("gold", params["gold"].default)
+    if isinstance(gold, str):
+        return [gold]
+    if isinstance(gold, (list, tuple)):
+        return [g for g in gold if isinstance(g, str)]
+    return []
+
+
+def build_rewards(specs: Any, *, columns: Sequence[str], where: str, fill: Mapping[str, Any]) -> tuple[list, list[float]]:
+    """``(reward functions, weights)`` from the config's ``rewards`` list."""
+    if not isinstance(specs, list) or not specs:
+        raise UsageError(f"{where}: 'rewards' must be a non-empty list of {{func: ..., weight: ...}} mappings")
+    adapters = _adapters()
+    funcs, weights = [], []
+    for i, raw in enumerate(specs):
+        if not isinstance(raw, Mapping) or "func" not in raw:
+            raise UsageError(f"{where}: rewards[{i}]: expected a mapping with 'func'")
+        spec = dict(raw)
+        name = spec.pop("func")
+        weight = spec.pop("weight", 1.0)
+        if name not in adapters:
+            raise UsageError(f"{where}: rewards[{i}]: unknown reward {name!r}; choose one of {', '.join(sorted(adapters))}")
+        factory = adapters[name]
+        params = inspect.signature(factory).parameters
+        for key, value in fill.items():
+            if key in params and key not in spec:
+                spec[key] = value
+        if isinstance(spec.get("gold"), list):
+            spec["gold"] = tuple(spec["gold"])
+        missing = [c for c in gold_columns(spec, factory) if c not in columns]
+        if missing:
+            raise UsageError(f"{where}: rewards[{i}] ({name}) reads column(s) {', '.join(missing)}, which the data lacks "
+                             f"(it has {', '.join(columns)})")
+        try:
+            inspect.signature(factory).bind(**spec)
+            funcs.append(factory(**spec))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{where}: rewards[{i}] ({name}): {exc}") from None
+        try:
+            weights.append(float(weight))
+        except (TypeError, ValueError):
+            raise UsageError(f"{where}: rewards[{i}]: weight must be a number, got {weight!r}") from None
+    return funcs, weights
