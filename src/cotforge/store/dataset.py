@@ -334,6 +334,7 @@ class DatasetWriter:
                 if ok[i]:
                     i += 1
                     continue
+                (self.root / shards[i].path).unlink(missing_ok=True)  # damaged: nobody may read it meanwhile
                 new = self._repair(config, split, source, shards, i, on_rows)
                 if new is not None and (new.sha256, new.rows) == (shards[i].sha256, shards[i].rows):
                     os.replace(self.root / new.path, self.root / shards[i].path)
