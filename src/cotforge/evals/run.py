@@ -76,6 +76,7 @@ def run_eval(
     verify_workers: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     command: str | None = None,
+    plots: bool = True,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``benches`` into the run folder ``out``; returns the results.json content.
 
@@ -83,7 +84,7 @@ def run_eval(
     path). ``chat_template``: True/None render prompts with the model's chat template, False sends
     the raw text (base models; hf and vllm). ``prompt``: a template name (or one per benchmark).
     ``verifier_options``: {verifier name: options}, passed to the verifier and recorded.
-    ``generator``: a ready backend object (tests). Rerunning on an interrupted folder resumes it.
+    ``generator``: a ready backend object (tests). ``plots``: draw the card's PNG plots. Rerunning on an interrupted folder resumes it.
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -153,5 +154,5 @@ def run_eval(
     return finish_run(
         out, writer, plans, model=model, backend=backend,
         environment={"libraries": library_versions(), "chat_template": template},
-        run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run},
+        run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run}, plots=plots,
     )
