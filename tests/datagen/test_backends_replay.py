@@ -44,7 +44,8 @@ def test_long_jsonl_is_served_in_sample_order(tmp_path):
     assert g.model == "teacher" and g.prompt_ids() == ["a", "b"]
     a, b = g.generate([req("a"), req("b")], PARAMS)
     assert [c.text for c in a] == ["<think>x</think> <answer>1</answer>", "<think>y</think> <answer>2</answer>"]
-    assert a[0] == Completion("<think>x</think> <answer>1</answer>", "x", 9, 6, "stop", None, 0)
+    # each sample keeps the model recorded with it
+    assert a[0] == Completion("<think>x</think> <answer>1</answer>", "x", 9, 6, "stop", None, 0, model="teacher")
     assert b[0].finish_reason == "length" and b[0].reasoning == "cut"
     assert b[1].finish_reason == "error" and b[1].error == "context length exceeded"  # failures stay failures
 

@@ -9,6 +9,7 @@ import pytest
 
 from cotforge.datagen.backends.base import Completion
 from cotforge.datagen.distill import DistillConfig, config_from_preset, distill, make_items
+from cotforge.datagen.distill.config import TeacherFailed
 from cotforge.datagen.inputs import load_problems, open_input
 from cotforge.errors import InputRowError, UsageError
 from cotforge.store.dataset import verify_dataset
@@ -185,11 +186,17 @@ def test_backend_failures_are_retried_then_recorded(tmp_path, problems):
     assert {r["attempts"] for r in everything if r["sample_index"] == 0} == {2}
 
     dead = Flaky(rows, fail=10**6)
-    m = distill(probs, tmp_path / "b", cfg(), generator=dead, retries=2, retry_wait=0)
-    everything = table(tmp_path / "b", "all")
-    assert len(everything) == 20 and dead.calls == 3  # one batch, three attempts, nothing dropped
-    assert all(r["status"] == "error" and "ConnectionError: server went away (after 3 attempts)" in r["error"]
-               for r in everything)
+    with pytest.raises(TeacherFailed, match=r"failed 20 of 20 completions .*ConnectionError: server went away "
+                                            r"\(after 3 attempts\)\. 0 of 5 prompts are committed"):
+        distill(probs, tmp_path / "b", cfg(), generator=dead, retries=2, retry_wait=0)
+    assert dead.calls == 3  # one batch, three attempts
+    assert not (tmp_path / "b").exists()  # an outage is not data: nothing was committed
+
+    # below --max-error-rate the failures are committed as error rows, with the reason
+    m = distill(probs, tmp_path / "c", cfg(), generator=Flaky(rows, fail=10**6), retries=2, retry_wait=0,
+                max_error_rate=1.0)
+    everything = table(tmp_path / "c", "all")
+    assert len(everything) == 20 and all(r["status"] == "error" for r in everything)
     assert m["stats"]["accepted"] == 0 and m["stats"]["top_errors"][0]["count"] == 20
 
 
@@ -350,9 +357,9 @@ def test_out_may_not_be_or_hold_the_input(tmp_path, problems, capsys):
     assert (tmp_path / "kk.jsonl").is_file()
 
 
-def test_total_backend_failure_is_an_error_and_retries_reach_the_backend(tmp_path, capsys):
-    """--retries 0 against a dead server: one attempt per request (not the openai backend's own six),
-    the summary counts the failures, and the exit code is 1 with the reason."""
+def test_total_backend_failure_is_an_error_and_retries_never_lower_the_backend_default(tmp_path, capsys):
+    """A dead server: the run stops with one line and exit 1, commits nothing, and --retries 0 does not
+    cut the openai backend's own retries (six attempts); an explicit max_retries is taken as it is."""
     import socket
 
     pytest.importorskip("httpx")
@@ -361,21 +368,23 @@ def test_total_backend_failure_is_an_error_and_retries_reach_the_backend(tmp_pat
         port = sock.getsockname()[1]
     (tmp_path / "rec.jsonl").write_text("".join(json.dumps({"problem": f"{i}+1?", "answer": str(i + 1)}) + "\n" for i in range(2)))
     base = ["distill", "--input", str(tmp_path / "rec.jsonl"), "--domain", "math", "--backend", "openai", "--model", "x",
-            "--backend-opt", f"base_url=http://127.0.0.1:{port}/v1", "--backend-opt", "backoff_base=0.001", "--n", "4",
+            "--backend-opt", f"base_url=http://127.0.0.1:{port}/v1", "--backend-opt", "backoff_base=0.0001", "--n", "4",
             "--no-progress"]
     assert run_cli(base + ["--out", str(tmp_path / "d0"), "--retries", "0"]) == 1
-    captured = capsys.readouterr()
-    assert "wrote 8 completions for 2 prompts" in captured.out and "0 accepted (0.0%), 8 failed to generate" in captured.out
-    assert "error: every completion failed to generate (8 of 8); " in captured.err and "connection error" in captured.err
-    rows = table(tmp_path / "d0", "all")
-    assert len(rows) == 8 and all(r["attempts"] == 1 and "gave up after 1 attempt)" in r["error"] for r in rows)
+    err = capsys.readouterr().err
+    assert "error: the teacher failed 8 of 8 completions" in err and "connection error" in err
+    assert "gave up after 6 attempts" in err and "0 of 2 prompts are committed" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "d0").exists()
 
-    assert run_cli(base + ["--out", str(tmp_path / "d1"), "--retries", "1"]) == 1
-    capsys.readouterr()
-    assert all("gave up after 2 attempts" in r["error"] for r in table(tmp_path / "d1", "all"))
-    assert run_cli(base + ["--out", str(tmp_path / "d2"), "--retries", "2", "--backend-opt", "max_retries=0"]) == 1
-    capsys.readouterr()  # an explicit backend max_retries wins over --retries
-    assert all("gave up after 1 attempt)" in r["error"] for r in table(tmp_path / "d2", "all"))
+    assert run_cli(base + ["--out", str(tmp_path / "d1"), "--retries", "7"]) == 1
+    assert "gave up after 8 attempts" in capsys.readouterr().err
+    assert run_cli(base + ["--out", str(tmp_path / "d2"), "--retries", "2", "--backend-opt", "max_retries=0",
+                           "--max-error-rate", "1"]) == 1  # everything failed: exit 1, rows kept with the reason
+    captured = capsys.readouterr()
+    assert "0 accepted (0.0%), 8 failed to generate" in captured.out
+    assert "error: every completion failed to generate (8 of 8); " in captured.err
+    rows = table(tmp_path / "d2", "all")
+    assert len(rows) == 8 and all(r["attempts"] == 1 and "gave up after 1 attempt)" in r["error"] for r in rows)
 
 
 def test_some_failures_are_a_warning_not_an_error(tmp_path, problems, capsys):
@@ -418,7 +427,9 @@ def test_secrets_in_backend_options_never_reach_the_manifest(tmp_path, problems)
     m = distill(probs, tmp_path / "out", c, generator=Scripted(rows), command=rebuild_command(tmp_path / "out", c, "in.jsonl", {}, "kk", None))
     text = (tmp_path / "out" / "manifest.json").read_text() + (tmp_path / "out" / "README.md").read_text()
     assert "sk-live-123" not in text and "hf_abc" not in text and "<redacted>" in text
-    assert m["build_config"]["backend_options"]["base_url"] == "http://h:8000/v1"
+    # where the server is cannot change a row: out of the build identity, still in the rebuild command
+    assert m["build_config"]["backend_options"] == {"hf_token": "<redacted>"}
+    assert "base_url=" in m["command"] and "http://h:8000/v1" in m["command"]
 
 
 @pytest.mark.parametrize("command", ["distill", "pairs", "silver", "decontam", "demo"])

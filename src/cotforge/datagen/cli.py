@@ -103,19 +103,25 @@ def register(app: typer.Typer) -> None:
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Connect to a running Ray cluster."),
         batch_prompts: int = typer.Option(16, "--batch-prompts", help="Prompts per generate call."),
         shard_prompts: Optional[int] = typer.Option(None, "--shard-prompts", help="Prompts per `all` shard (default: min(256, 4096 / N))."),
-        retries: int = typer.Option(2, "--retries", help="Retries of a failed generation request before it is recorded as an error (passed to backends that retry themselves, e.g. openai's max_retries)."),
+        retries: int = typer.Option(2, "--retries", help="Retries of a failed generation request before it is recorded as an error (backends that retry themselves, e.g. openai, keep their own default when it is higher)."),
+        max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="Stop (exit 1, nothing of the shard committed; rerun to resume) when more than this share of a shard's completions are failed requests."),
         name: str = typer.Option("cotforge-distill", "--name", help="Dataset name in the manifest and card."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different build in --out."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
     ):
         """Sample N candidates per prompt from a teacher, grade them, keep the good ones (resumable)."""
         from cotforge.datagen.distill import config_from_preset, distill, rebuild_command
+        from cotforge.datagen.distill.config import TeacherFailed
         from cotforge.datagen.inputs import (
             PROBLEM_FIELDS, check_out_apart, family_defaults, load_problems, open_input, parse_column_map,
         )
         from cotforge.datagen.presets import get_preset
 
         p = get_preset(preset)
+        if limit is not None and limit < 1:
+            raise UsageError(f"--limit {limit}: must be >= 1 (omit it to use every input row)")
+        if n is not None and n < 1:
+            raise UsageError(f"--n {n}: must be >= 1 (candidates per prompt)")
         columns = parse_column_map(column, PROBLEM_FIELDS)
         template = p.template.to_dict()
         if system is not None:
@@ -145,17 +151,25 @@ def register(app: typer.Typer) -> None:
         src = open_input(input, config=config, split=split)
         family_columns, family_domain = family_defaults(src)
         if not columns and family_columns:  # e.g. a cotforge K&K dataset: quiz + R1 prompt, kk verifier
-            columns = family_columns
+            columns = dict(family_columns)
+            if preset is not None or system is not None or user_template is not None:
+                # a prompt format was asked for: honour it rather than the dataset's own prompt column
+                columns.pop("prompt", None)
         dom = domain or family_domain or p.domain
         problems = load_problems(src, columns, default_domain=dom, limit=limit)
         t0 = time.perf_counter()
-        with distill_progress(None if progress else False) as on_progress:
-            manifest = distill(
-                problems, out, cfg, engine=engine, workers=workers, batch_prompts=batch_prompts, retries=retries,
-                overwrite=overwrite, inputs=[src.record], name=name, on_progress=on_progress,
-                command=rebuild_command(out, cfg, input, columns, dom, limit, config, split),
-                ray_options={"address": ray_address, "gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
-            )
+        try:
+            with distill_progress(None if progress else False) as on_progress:
+                manifest = distill(
+                    problems, out, cfg, engine=engine, workers=workers, batch_prompts=batch_prompts, retries=retries,
+                    overwrite=overwrite, inputs=[src.record], name=name, on_progress=on_progress,
+                    command=rebuild_command(out, cfg, input, columns, dom, limit, config, split),
+                    ray_options={"address": ray_address, "gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
+                    max_error_rate=max_error_rate,
+                )
+        except TeacherFailed as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         s = manifest["stats"]
         failed = int(s["finish_reasons"].get("error", 0))
         sft = "unknown" if s["accepted"] and s["sft_tokens_unknown"] == s["accepted"] else f"{s['sft_tokens']:,}"

@@ -105,7 +105,10 @@ class Completion:
     off, the reasoning is put back as ``<think>...</think>`` so verifiers and SFT see the whole
     output); ``reasoning`` is its thinking part or None. ``finish_reason`` is "stop" (EOS or a stop
     string), "length" (hit max_tokens or the context limit) or "error" (``error`` says why; text is "").
-    ``completion_tokens`` is -1 where a server does not report per-sample counts.
+    ``completion_tokens`` is -1 where a server does not report per-sample counts. ``model`` is the
+    model that wrote it when the backend knows one per sample (replay of several models' outputs),
+    else None (the backend's ``model``). ``attempts`` is how many requests the backend itself made
+    for it (its own retries included), or None when it does not count them.
     """
 
     text: str
@@ -115,6 +118,8 @@ class Completion:
     finish_reason: str
     error: str | None = None
     sample_index: int = 0
+    model: str | None = None
+    attempts: int | None = None
 
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:
@@ -138,7 +143,7 @@ class Completion:
         return asdict(self)
 
     @classmethod
-    def failed(cls, reason: str, sample_index: int = 0, prompt_tokens: int = 0) -> Completion:
+    def failed(cls, reason: str, sample_index: int = 0, prompt_tokens: int = 0, attempts: int | None = None) -> Completion:
         return cls(
             text="",
             reasoning=None,
@@ -147,6 +152,7 @@ class Completion:
             finish_reason="error",
             error=reason,
             sample_index=sample_index,
+            attempts=attempts,
         )
 
 

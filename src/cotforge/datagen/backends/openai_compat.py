@@ -25,6 +25,7 @@ server found none), so verifiers and SFT see the whole output either way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -165,14 +166,15 @@ class OpenAIGenerator(GeneratorBase):
         while len(samples) < params.n:
             first = len(samples)
             want = params.n - first
-            response = await self._post(client, semaphore, self._body(request, params, first, want))
+            response, attempts = await self._post(client, semaphore, self._body(request, params, first, want))
             if isinstance(response, _Failed):
-                samples += [Completion.failed(response.reason, k) for k in range(first, params.n)]
+                samples += [Completion.failed(response.reason, k, attempts=attempts) for k in range(first, params.n)]
                 break
             try:
                 choices = sorted(response["choices"], key=lambda c: c.get("index", 0))
                 usage = response.get("usage") or {}
-                got = [self._completion(c, usage, len(choices), params, first + k) for k, c in enumerate(choices[:want])]
+                got = [dataclasses.replace(self._completion(c, usage, len(choices), params, first + k), attempts=attempts)
+                       for k, c in enumerate(choices[:want])]
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
                 reason = f"malformed response from server: {type(exc).__name__}: {exc}"
                 samples += [Completion.failed(reason, k) for k in range(first, params.n)]
@@ -258,7 +260,8 @@ class OpenAIGenerator(GeneratorBase):
 
     # ------------------------------------------------------------------ HTTP with retries
 
-    async def _post(self, client, semaphore, body: dict[str, Any]) -> dict[str, Any] | _Failed:
+    async def _post(self, client, semaphore, body: dict[str, Any]) -> tuple[dict[str, Any] | _Failed, int]:
+        """The server's JSON answer (or why there is none) and the number of requests it took."""
         import httpx
 
         reason = "no attempt made"
@@ -277,7 +280,7 @@ class OpenAIGenerator(GeneratorBase):
                 status = response.status_code
                 if status == 200:
                     try:
-                        return response.json()
+                        return response.json(), attempt + 1
                     except ValueError:
                         reason = "HTTP 200 with a body that is not JSON"
                 else:
@@ -293,15 +296,15 @@ class OpenAIGenerator(GeneratorBase):
                             f"{message}; check base_url (it should end in /v1) and model"
                         )
                     if status in (400, 413, 422) and _CONTEXT_RE.search(message):
-                        return _Failed(f"context length exceeded: {message}")
+                        return _Failed(f"context length exceeded: {message}"), attempt + 1
                     reason = f"HTTP {status}: {message}"
                     if status < 500 and status not in _RETRY_STATUS:
-                        return _Failed(reason)  # the server judged this request bad: retrying will not help
+                        return _Failed(reason), attempt + 1  # the server judged this request bad: retrying will not help
                     retry_after = _retry_after(response)
             if attempt < self.max_retries:
                 await asyncio.sleep(self._backoff(attempt, retry_after))
         attempts = self.max_retries + 1
-        return _Failed(f"{reason} (gave up after {attempts} attempt{'s' if attempts != 1 else ''})")
+        return _Failed(f"{reason} (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"), attempts
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -27,6 +27,7 @@ asking only for prompts none of which were recorded is a :class:`UsageError` (wr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -80,9 +81,11 @@ class ReplayGenerator(GeneratorBase):
                             str(file), row_no,
                             f"prompt {pid!r} sample {completion.sample_index} was already recorded at {prev[2]} row {prev[3]}",
                         )
-                    slot[completion.sample_index] = (completion, sampling, str(file), row_no)
                     if model:
-                        models.add(model)
+                        models.add(str(model))
+                        # each sample keeps the model that wrote it (several models in one file)
+                        completion = dataclasses.replace(completion, model=str(model))
+                    slot[completion.sample_index] = (completion, sampling, str(file), row_no)
         if not self._index:
             raise UsageError(f"replay: {self.path} holds no completions")
         self.models = sorted(models)

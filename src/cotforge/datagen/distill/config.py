@@ -12,7 +12,7 @@ from cotforge.errors import MissingExtraError, UsageError
 
 FAMILY = "distill"
 #: Bump when the same config would produce different rows.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"  # 1.1: duplicates rejected, tokenizer counts filled in, per-sample model
 KEEP_POLICIES = ("correct", "all")
 ENGINES = ("local", "ray")
 #: ``all`` shards hold whole prompts: at most this many, and about this many completions, so work
@@ -36,6 +36,32 @@ DOMAIN_VERIFIERS: dict[str, str] = {
 
 #: Substrings (lower case) of backend errors that a retry cannot fix.
 PERMANENT_ERRORS = ("context length", "chat template", "too long", "maximum context")
+#: Backend options that cannot change a row: where the server is, how hard to push it, how long to
+#: wait, how often to retry. They are left out of the build identity, so a resume may change them.
+TRANSPORT_OPTIONS = frozenset({
+    "base_url", "api_key", "max_concurrency", "max_retries", "timeout", "connect_timeout",
+    "backoff_base", "backoff_max",
+})
+
+#: Sampling parameter -> the ``cotforge distill`` flag that sets it (error messages name the flag).
+SAMPLING_FLAGS = {"n": "--n", "temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k",
+                  "max_tokens": "--max-tokens", "stop": "--stop", "seed": "--seed"}
+
+#: Default of ``--max-error-rate``: the share of a shard's completions that may be failed requests
+#: (after retries) and still be committed as error rows.
+MAX_ERROR_RATE = 0.01
+
+
+class TeacherFailed(RuntimeError):
+    """Too many requests failed (an outage): the run stopped before committing them; rerun to resume."""
+
+
+def transient_error(error: str | None) -> bool:
+    """True for a generation error that asking again could fix (not a prompt over the context limit)."""
+    err = (error or "").lower()
+    return not any(marker in err for marker in PERMANENT_ERRORS)
+
+
 #: Exceptions from ``generate`` that mean the whole run is meaningless: never retried, never recorded.
 FATAL_EXCEPTIONS: tuple[type[BaseException], ...] = (UsageError, MissingExtraError, ImportError, MemoryError)
 
@@ -99,7 +125,16 @@ class DistillConfig:
         from cotforge.datagen.backends.base import FINISH_REASONS
         from cotforge.verifiers import REGISTRY
 
-        self.params()  # raises UsageError naming the bad sampling parameter
+        try:
+            self.params()
+        except UsageError as exc:  # name the command-line flag of the bad sampling parameter
+            import re
+
+            m = re.match(r"sampling (\w+)", str(exc))
+            flag = SAMPLING_FLAGS.get(m.group(1)) if m else None
+            if flag is None:
+                raise
+            raise UsageError(f"{flag} {self.sampling.get(m.group(1))!r}: {exc}") from None
         if self.keep not in KEEP_POLICIES:
             raise UsageError(f"--keep {self.keep!r}: choose one of {', '.join(KEEP_POLICIES)}")
         if self.max_per_prompt is not None and self.max_per_prompt < 1:
@@ -137,7 +172,9 @@ class DistillConfig:
         d = asdict(self)
         d["finish_reasons"] = list(self.finish_reasons)
         d["sampling"] = self.params().to_dict()
-        d["backend_options"] = redact(self.backend_options)
+        # where the server is and how hard to push it cannot change a row: not part of the identity,
+        # so a resume may point at another server or raise the concurrency
+        d["backend_options"] = redact({k: v for k, v in self.backend_options.items() if k not in TRANSPORT_OPTIONS})
         d["generator_version"] = GENERATOR_VERSION
         return d
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from cotforge.datagen.distill.config import ENGINES, FAMILY, DistillConfig, redact, short_hash
+from cotforge.datagen.distill.config import ENGINES, FAMILY, MAX_ERROR_RATE, DistillConfig, redact, short_hash
 from cotforge.datagen.distill.items import make_items
 from cotforge.datagen.distill.sources import AcceptedSource, AllSource, DistillProgress, LocalEngine, PromptsSource
 from cotforge.datagen.distill.stats import distill_stats
@@ -80,12 +80,18 @@ def distill(
     name: str = "cotforge-distill",
     version: str = "1.0.0",
     ray_options: dict[str, Any] | None = None,
+    max_error_rate: float = MAX_ERROR_RATE,
 ) -> dict[str, Any]:
     """Distill ``problems`` (:class:`~cotforge.datagen.inputs.Problem` rows) into the dataset ``out``.
 
     ``generator``: a ready :class:`~cotforge.datagen.backends.Generator` (local engine only);
     otherwise each worker builds ``get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)``.
     Returns the manifest. Rerunning on an interrupted folder resumes it.
+
+    ``max_error_rate``: the share of a shard's completions that may be failed requests (after their
+    retries) and still be committed as error rows; above it the run raises :class:`TeacherFailed`
+    before committing that shard, and a rerun resumes there (prompts over the context limit are
+    data, not failures, and never count).
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -99,6 +105,8 @@ def distill(
         raise UsageError(f"--batch-prompts {batch_prompts}: must be >= 1")
     if retries < 0:
         raise UsageError(f"--retries {retries}: must be >= 0")
+    if not 0 <= max_error_rate <= 1:
+        raise UsageError(f"--max-error-rate {max_error_rate}: must be between 0 and 1")
     if engine == "ray" and generator is not None:
         raise UsageError("--engine ray builds one backend per worker; it cannot use a ready generator object")
     from cotforge.datagen.inputs import check_out_apart
@@ -111,6 +119,15 @@ def distill(
     build_config = cfg.resolved()
     build_config["prompts"] = short_hash("prompt-set", [it.prompt_id for it in items])
     build_config["n_prompts"] = len(items)
+    # record the prompt format that was used: a template the rows never saw is not provenance
+    from_column = sum(bool(p.messages) for p in problems)
+    if from_column == len(problems):
+        build_config["template"] = None
+        build_config["prompt_source"] = "input prompt column"
+    elif from_column:
+        build_config["prompt_source"] = f"input prompt column ({from_column} rows), template (the rest)"
+    else:
+        build_config["prompt_source"] = "template"
     writer = DatasetWriter(
         out, name=name, family=FAMILY, version=version, build_config=build_config,
         seeds={"sampling_seed": cfg.params().seed}, command=command or f"cotforge distill --out {out}",
@@ -124,7 +141,8 @@ def distill(
             return RayEngine(cfg, workers=workers, retries=retries, retry_wait=retry_wait, **(ray_options or {}))
         return LocalEngine(DistillWorker(cfg, generator, retries=retries, retry_wait=retry_wait))
 
-    source = AllSource(items, cfg.n, engine_factory, batch_prompts=batch_prompts, on_progress=on_progress)
+    source = AllSource(items, cfg.n, engine_factory, batch_prompts=batch_prompts, on_progress=on_progress,
+                       shard_rows=cfg.shard_rows(), max_error_rate=max_error_rate)
     t0 = time.perf_counter()
     all_result = writer.write_split("all", "train", source)
     all_files = [out / s.path for s in all_result.shards]

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cotforge.datagen.distill.config import TeacherFailed, transient_error
 from cotforge.datagen.distill.items import PromptItem
 from cotforge.datagen.distill.worker import UNGRADABLE, BatchResult, DistillWorker, sft_assistant_text
 from cotforge.records import DISTILL_ACCEPTED_SCHEMA, DISTILL_ALL_SCHEMA, DISTILL_PROMPTS_SCHEMA
@@ -77,7 +78,14 @@ class DistillProgress:
 
 
 class AllSource:
-    """The ``all`` split: prompts in order, N rows each, produced batch by batch through an engine."""
+    """The ``all`` split: prompts in order, N rows each, produced batch by batch through an engine.
+
+    Rows reach the store one shard at a time (``shard_rows``, the store's shard size). Before a
+    shard is handed over, its failed generations that a retry could fix (a server outage, not a
+    prompt over the context limit) are counted: above ``max_error_rate`` of the shard the run stops
+    with :class:`TeacherFailed` and the shard is never committed, so a rerun resumes there and asks
+    the teacher again instead of keeping an outage as data.
+    """
 
     schema = DISTILL_ALL_SCHEMA
 
@@ -89,14 +97,46 @@ class AllSource:
         *,
         batch_prompts: int,
         on_progress: Callable[[DistillProgress], None] | None = None,
+        shard_rows: int | None = None,
+        max_error_rate: float = 1.0,
     ):
         self.items, self.n = items, n
         self.engine_factory = engine_factory
         self.batch_prompts = batch_prompts
         self.on_progress = on_progress
+        self.shard_rows = shard_rows
+        self.max_error_rate = max_error_rate
         self.progress = DistillProgress()
 
     def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict]:
+        pending: list[dict] = []
+        for r in self._generated(start):
+            pending.append(r)
+            if self.shard_rows and len(pending) >= self.shard_rows:
+                self._gate(pending, start)
+                yield from pending
+                start += len(pending)
+                pending = []
+        if pending:
+            self._gate(pending, start)
+            yield from pending
+
+    def _gate(self, shard: list[dict], start: int) -> None:
+        failed = [r for r in shard if r["finish_reason"] == "error" and transient_error(r["error"])]
+        if failed and len(failed) > self.max_error_rate * len(shard):
+            from collections import Counter
+
+            top, count = Counter(r["error"] for r in failed).most_common(1)[0]
+            committed = start // self.n
+            raise TeacherFailed(
+                f"the teacher failed {len(failed):,} of {len(shard):,} completions of prompts "
+                f"{shard[0]['prompt_index']}-{shard[-1]['prompt_index']} ({len(failed) / len(shard):.1%}, above "
+                f"--max-error-rate {self.max_error_rate:.1%}); most often ({count:,}): {top}. "
+                f"{committed:,} of {len(self.items):,} prompts are committed; rerun the same command when the "
+                f"teacher is back to resume and retry the rest"
+            )
+
+    def _generated(self, start: int) -> Iterator[dict]:
         first, skip = divmod(start, self.n)  # shards hold whole prompts, so skip is 0 unless limits changed
         todo = self.items[first:]
         self.progress.skipped_prompts = first
@@ -144,7 +184,7 @@ class AcceptedSource:
     """``accepted``: the accepted rows of the finished ``all`` shards as SFT ``messages``."""
 
     schema = DISTILL_ACCEPTED_SCHEMA
-    _COLUMNS = [f.name for f in DISTILL_ACCEPTED_SCHEMA if f.name != "messages"] + ["prompt", "completion", "accepted"]
+    _COLUMNS = [f.name for f in DISTILL_ACCEPTED_SCHEMA if f.name != "messages"] + ["prompt", "completion", "reasoning", "accepted"]
 
     def __init__(self, all_files: list[Path]):
         self.files = all_files
@@ -155,7 +195,7 @@ class AcceptedSource:
             if not r["accepted"]:
                 continue
             if index >= start:
-                prompt, content = sft_assistant_text(r["prompt"], r["completion"])
+                prompt, content = sft_assistant_text(r["prompt"], r["completion"], r["reasoning"])
                 out = {k: r[k] for k in self.schema.names if k != "messages"}
                 out["messages"] = prompt + [{"role": "assistant", "content": content}]
                 yield out

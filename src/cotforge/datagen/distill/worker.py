@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from cotforge.datagen.distill.config import FATAL_EXCEPTIONS, PERMANENT_ERRORS, DistillConfig, short_hash
+from cotforge.datagen.distill.config import FATAL_EXCEPTIONS, DistillConfig, short_hash, transient_error
 from cotforge.datagen.distill.grading import Grader
 from cotforge.datagen.distill.items import PromptItem
 from cotforge.errors import UsageError
@@ -17,8 +17,9 @@ def build_generator(cfg: DistillConfig, retries: int | None = None) -> Any:
     """The backend of ``cfg``. For ``replay`` the model is the path of the recorded completions.
 
     ``retries``: the run's ``--retries``. A backend that retries failed requests itself (it takes
-    ``max_retries``, like ``openai``) gets it as its ``max_retries`` unless the backend options set
-    one, so ``--retries 0`` means one attempt per request, not the backend's default of six.
+    ``max_retries``, like ``openai``) gets the larger of ``retries`` and its own default as its
+    ``max_retries`` unless the backend options set one: ``--retries`` raises the persistence of a
+    backend, never lowers it (an explicit ``--backend-opt max_retries=N`` is taken as it is).
     """
     import inspect
 
@@ -27,11 +28,12 @@ def build_generator(cfg: DistillConfig, retries: int | None = None) -> Any:
     options = dict(cfg.backend_options)
     if retries is not None and "max_retries" not in options:
         try:
-            takes = "max_retries" in inspect.signature(load_backend_class(cfg.backend)).parameters
+            param = inspect.signature(load_backend_class(cfg.backend)).parameters.get("max_retries")
         except (UsageError, ValueError, TypeError):
-            takes = False  # an unknown backend: get_backend reports it below
-        if takes:
-            options["max_retries"] = retries
+            param = None  # an unknown backend: get_backend reports it below
+        if param is not None:
+            default = param.default if isinstance(param.default, int) and not isinstance(param.default, bool) else 0
+            options["max_retries"] = max(retries, default)
     if cfg.backend == "replay":
         return get_backend("replay", path=cfg.model, **options)
     return get_backend(cfg.backend, model=cfg.model, **options)
@@ -45,25 +47,25 @@ def retries_internally(generator: Any) -> bool:
 
 
 def _retryable(completion) -> bool:
-    if completion.finish_reason != "error":
-        return False
-    err = (completion.error or "").lower()
-    return not any(marker in err for marker in PERMANENT_ERRORS)
+    return completion.finish_reason == "error" and transient_error(completion.error)
 
 
-def sft_assistant_text(messages: Sequence[dict[str, str]], text: str) -> tuple[list[dict[str, str]], str]:
+def sft_assistant_text(messages: Sequence[dict[str, str]], text: str,
+                       reasoning: str | None = None) -> tuple[list[dict[str, str]], str]:
     """The prompt messages and assistant content of the SFT row for ``text``.
 
-    A trailing assistant prefill is merged into the assistant turn. A ``</think>`` without
-    ``<think>`` means the prompt (template or prefill) opened the reasoning block, so ``<think>``
-    is restored: the SFT target then holds the whole assistant turn.
+    A trailing assistant prefill is merged into the assistant turn. When the prompt (chat template
+    or prefill) opened the reasoning block, the text has no ``<think>`` of its own: a ``</think>``
+    without one, or a ``reasoning`` part with no tag at all (a trace cut off inside its thinking,
+    as QwQ / R1-style templates produce), gets ``<think>`` restored, so the SFT target holds the
+    whole assistant turn.
     """
     prompt = [dict(m) for m in messages]
     prefix = ""
     if prompt and prompt[-1]["role"] == "assistant":
         prefix = prompt.pop()["content"]
     content = prefix + text
-    if "</think>" in content and "<think>" not in content:
+    if "<think>" not in content and ("</think>" in content or reasoning is not None):
         content = "<think>\n" + content
     return prompt, content
 
@@ -222,9 +224,13 @@ class DistillWorker:
                 status, score, extracted, reason = "error", 0.0, None, "generation failed"
             else:
                 status, score, extracted, reason = v.status.value, float(v.score), v.extracted, v.reason or None
-            stats = completion_stats(c.text, c.reasoning, c.completion_tokens, self.count_tokens)
+            tokens = self._completion_tokens(item, c)
+            stats = completion_stats(c.text, c.reasoning, tokens, self.count_tokens)
+            model = c.model or self.model  # a replay of several models keeps each sample's own
+            if c.attempts is not None:  # the backend's own requests (its retries) inside our attempts
+                att = att + c.attempts - 1
             rows.append({
-                "id": short_hash("completion", item.prompt_id, self.model, self._sampling, c.sample_index,
+                "id": short_hash("completion", item.prompt_id, model, self._sampling, c.sample_index,
                                  c.text, c.finish_reason, c.error or ""),
                 "prompt_id": item.prompt_id,
                 "prompt_index": item.prompt_index,
@@ -239,7 +245,7 @@ class DistillWorker:
                 "error": c.error,
                 "attempts": att,
                 "prompt_tokens": c.prompt_tokens,
-                "completion_tokens": c.completion_tokens,
+                "completion_tokens": tokens,
                 "think_tokens": stats.think_tokens,
                 "answer_tokens": stats.answer_tokens,
                 "reflection": stats.reflection,
@@ -249,15 +255,37 @@ class DistillWorker:
                 "score": score,
                 "extracted": extracted,
                 "reason": reason,
-                "model": self.model,
+                "model": model,
                 "backend": cfg.backend,
                 "sampling": self._sampling,
             })
         decide(rows, cfg)
         return rows
 
+    def _completion_tokens(self, item: PromptItem, c: Any) -> int:
+        """The completion's token count: the backend's, else the tokenizer's (``--tokenizer``).
+
+        A length filter cannot judge a completion of unknown length, and passing it unjudged would
+        make the filter a no-op that the card still claims: that is refused with the reason.
+        """
+        if c.finish_reason == "error" or c.completion_tokens >= 0:
+            return c.completion_tokens
+        if self.count_tokens is not None:
+            return int(self.count_tokens(c.text))
+        cfg = self.cfg
+        if cfg.min_completion_tokens > 0 or cfg.max_completion_tokens is not None:
+            raise UsageError(
+                f"--min-tokens/--max-completion-tokens: the {cfg.backend} backend reported no completion token "
+                f"count (prompt {item.prompt_index}, sample {c.sample_index}; servers report none per sample "
+                f"when n > 1), so the length filter cannot be applied; pass --tokenizer <the teacher's "
+                f"tokenizer> to count them, or drop the filter"
+            )
+        return c.completion_tokens
+
 
 UNGRADABLE = ("error", "timeout", "unparsable_gold")
+#: Reject reason of an accepted-quality completion identical to an earlier accepted one of its prompt.
+DUPLICATE_REASON = "exact duplicate of an accepted completion"
 
 
 def decide(rows: list[dict[str, Any]], cfg: DistillConfig) -> None:
@@ -266,11 +294,17 @@ def decide(rows: list[dict[str, Any]], cfg: DistillConfig) -> None:
     correct = sum(r["status"] == "correct" for r in rows)
     pass_rate = (correct / len(gradable)) if gradable else None
     kept = 0
+    first_with_text: dict[str, int] = {}  # accepted completion text -> its sample index
     for r in sorted(rows, key=lambda r: r["sample_index"]):
         r["prompt_samples"], r["prompt_correct"], r["prompt_pass_rate"] = len(rows), correct, pass_rate
         why = _reject_reason(r, cfg)
+        if why is None and r["completion"] in first_with_text:
+            # an exact repeat teaches nothing new and weighs its prompt twice in SFT
+            why = f"{DUPLICATE_REASON}: sample {first_with_text[r['completion']]}"
         if why is None and cfg.max_per_prompt is not None and kept >= cfg.max_per_prompt:
             why = f"beyond the first {cfg.max_per_prompt} kept for this prompt"
+        if why is None:
+            first_with_text[r["completion"]] = r["sample_index"]
         r["accepted"] = why is None
         r["reject_reason"] = why
         kept += why is None
