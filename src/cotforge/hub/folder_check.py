@@ -35,6 +35,10 @@ SKIPPED_DIRS = (layout.WORK_DIR, ".git", ".cache")
 REWRITTEN = (layout.CARD, layout.MANIFEST, "versions.json", ".gitattributes")
 
 
+class FolderRefused(UsageError):
+    """A folder that cannot be published (or a download that does not verify), with the reason."""
+
+
 @dataclass
 class CheckedFolder:
     root: Path
@@ -59,10 +63,6 @@ class CheckedFolder:
     def first_config(self) -> str | None:
         configs = [k.partition("/")[0] for k, n in self.rows.items() if n]
         return configs[0] if configs else None
-
-
-class FolderRefused(UsageError):
-    """A folder that cannot be published (or a download that does not verify), with the reason."""
 
 
 def _refuse(root: Path, reason: str) -> FolderRefused:
@@ -93,15 +93,15 @@ def card_front_matter(card: str, where: str) -> dict[str, Any]:
         return {}
     end = card.find("\n---", 3)
     if end == -1:
-        raise UsageError(f"{where}: YAML front matter is not closed by a '---' line")
+        raise FolderRefused(f"{where}: YAML front matter is not closed by a '---' line")
     try:
         data = yaml.safe_load(card[3:end])
     except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: YAML front matter does not parse: {str(exc).splitlines()[0]}") from None
+        raise FolderRefused(f"{where}: YAML front matter does not parse: {str(exc).splitlines()[0]}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UsageError(f"{where}: YAML front matter is not a mapping")
+        raise FolderRefused(f"{where}: YAML front matter is not a mapping")
     return data
 
 
@@ -157,7 +157,7 @@ def check_folder(root: str | Path, repo_type: str = "dataset") -> CheckedFolder:
     """Check ``root`` for publishing; raises :class:`UsageError` with the reason when it is unfit."""
     root = Path(root)
     if not root.is_dir():
-        raise UsageError(f"{root}: not a folder")
+        raise FolderRefused(f"{root}: not a folder")
     if (root / layout.WORK_DIR).exists():
         raise _refuse(root, f"{layout.WORK_DIR}/ is present: the build has not finished (rerun its command to finish it)")
     files = {rel: atomic.sha256_file(root / rel) for rel in list_files(root)}
