@@ -227,6 +227,7 @@ def test_transient_failures_are_retried(server, failure):
     [row] = client(server).generate([req("What is 2 + 2?")], PARAMS)
     assert all(c.ok for c in row)
     assert server.attempts("What is 2 + 2?") == 3
+    assert [c.attempts for c in row] == [3, 3, 3]  # the distill `attempts` column counts the retries
 
 
 def test_failures_past_the_retry_budget_become_error_results_with_the_reason(server):
@@ -240,6 +241,7 @@ def test_failures_past_the_retry_budget_become_error_results_with_the_reason(ser
     assert "timed out" in rows[1][0].error
     assert [c.ok for c in rows[2]] == [True] * 3  # the others are unaffected
     assert server.attempts("What is 2 + 2?") == 3
+    assert [c.attempts for c in rows[0]] == [3, 3, 3] and [c.attempts for c in rows[2]] == [1, 1, 1]
 
 
 def test_prompt_over_the_context_length_is_an_error_result_without_retries(server):

@@ -166,7 +166,7 @@ def test_teacher_filter_keeps_prompts_a_sample_agrees_with(tmp_path):
             {"question": "What is 5-5?", "solution": "\\boxed{0}"}]
     teacher = Scripted({"6*7": ["\\boxed{41}", "Computing: \\boxed{42}"], "2**10": ["\\boxed{1024}", "\\boxed{1024}"]})
     m = build_silver(open_input(write(tmp_path / "web.jsonl", rows)), tmp_path / "out",
-                     SilverConfig(teacher_samples=2), teacher=teacher)
+                     SilverConfig(teacher_samples=2), teacher=teacher, max_error_rate=0.5)
     kept, dropped = table(tmp_path / "out", "default"), table(tmp_path / "out", "dropped")
     assert [(r["answer"], r["teacher_agree"], r["teacher_samples"], r["teacher_model"]) for r in kept] == [("42", 1, 2, "extractor-1b")]
     codes = {r["source_index"]: (r["reason_code"], r["teacher_agree"]) for r in dropped}
@@ -282,3 +282,81 @@ def test_cli_silver(tmp_path, capsys):
     assert table(tmp_path / "out", "default")[0]["prompt"] == [{"role": "user", "content": "What is 2+3?"}]
     assert cli.main(["silver", "--input", str(tmp_path / "web.jsonl"), "--out", str(tmp_path / "x")]) == 2
     assert "no column 'question'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ sharded, resumable, honest about outages
+
+MANY = [{"question": f"What is {i}+1?", "solution": f"So \\boxed{{{i + 1}}}"} for i in range(10)] + [
+    {"question": "What is 0+1?", "solution": "again"}]  # a duplicate of row 0, in a later chunk
+
+
+class Dying(Scripted):
+    """Answers every question correctly; raises (as a kill would stop the process) on call ``die_at``."""
+
+    def __init__(self, die_at=None):
+        super().__init__({f"{i}+1": f"\\boxed{{{i + 1}}}" for i in range(10)})
+        self.die_at, self.asked = die_at, []
+
+    def generate(self, requests, params):
+        if self.die_at is not None and len(self.calls) + 1 == self.die_at:
+            raise KeyboardInterrupt  # not retried, not recorded: like kill -9 mid-run
+        self.asked += [r.messages[-1]["content"].split("?")[0] for r in requests]
+        return super().generate(requests, params)
+
+
+def test_silver_is_sharded_and_resumes_without_asking_the_teacher_again(tmp_path):
+    src = open_input(write(tmp_path / "web.jsonl", MANY))
+    cfg = SilverConfig(teacher_samples=1)
+    ref = build_silver(src, tmp_path / "ref", cfg, teacher=Dying(), chunk_rows=3)
+    assert len(ref["splits"]["verdicts/train"]["shards"]) == 4 and ref["stats"]["drop_reasons"] == {"duplicate": 1}
+    with pytest.raises(KeyboardInterrupt):
+        build_silver(src, tmp_path / "out", cfg, teacher=Dying(die_at=3), chunk_rows=3)
+    again = Dying()
+    m = build_silver(src, tmp_path / "out", cfg, teacher=again, chunk_rows=3)
+    assert again.asked == ["What is 6+1", "What is 7+1", "What is 8+1", "What is 9+1"]  # chunks 0-1 were committed
+    assert m["content_hash"] == ref["content_hash"]
+    assert table(tmp_path / "out", "dropped")[0]["reason_code"] == "duplicate"  # found across chunks and runs
+
+
+def test_unreachable_teacher_stops_with_exit_1_and_commits_nothing(tmp_path, capsys):
+    import socket
+
+    from cotforge import cli
+
+    pytest.importorskip("httpx")
+    if "silver" not in {c.name for c in cli.app.registered_commands}:
+        from cotforge.datagen.cli import register
+
+        register(cli.app)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    write(tmp_path / "web.jsonl", MANY[:3])
+    code = cli.main(["silver", "--input", str(tmp_path / "web.jsonl"), "--out", str(tmp_path / "out"),
+                     "--teacher-samples", "1", "--teacher-backend", "openai", "--teacher-model", "m",
+                     "--backend-opt", f"base_url=http://127.0.0.1:{port}/v1", "--backend-opt", "max_retries=0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "model calls failed for 3 of 3 input rows" in err and "connection error" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_rebuild_command_keeps_backend_options_and_quotes(tmp_path):
+    src = open_input(write(tmp_path / "web.jsonl", MANY[:3]))
+    cfg = SilverConfig(teacher_samples=1, teacher_backend="replay", teacher_model="rec dir",
+                       backend_options={"check_params": False, "api_key": "sk-secret"}, instruction="Say it's \\boxed{}.")
+    m = build_silver(src, tmp_path / "out", cfg, teacher=Dying())
+    import shlex
+
+    argv = shlex.split(m["command"])
+    assert argv[argv.index("--backend-opt") + 1] == "check_params=false"
+    assert "api_key=\"<redacted>\"" in argv and "sk-secret" not in m["command"]
+    assert argv[argv.index("--instruction") + 1] == "Say it's \\boxed{}." and "rec dir" in argv
+
+
+def test_unit_words_are_stripped_from_numeric_answers():
+    from cotforge.datagen.silver import extract_answer, strip_unit_words
+
+    assert extract_answer("He pays \\boxed{77 dollars}.")[0] == "77"
+    assert strip_unit_words("12 apples") == "12" and strip_unit_words("$3.50 each") == "3.50"
+    assert strip_unit_words("12 cm^2") == "12 cm^2" and strip_unit_words("x + 1") == "x + 1"

@@ -237,6 +237,7 @@ def register(app: typer.Typer) -> None:
         max_answer_words: int = typer.Option(6, "--max-answer-words"),
         instruction: Optional[str] = typer.Option(None, "--instruction", help="Appended to the question in the prompt ('' for none)."),
         dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe"),
+        max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="Stop (exit 1, the chunk not committed; rerun to resume) when more than this share of a chunk's model calls failed."),
         name: str = typer.Option("cotforge-silver", "--name"),
         overwrite: bool = typer.Option(False, "--overwrite"),
     ):
@@ -257,8 +258,17 @@ def register(app: typer.Typer) -> None:
         cfg.check_backends()
         columns = parse_column_map(column, ("question", "solution", "answer"))
         check_out_apart(out, [input])
+        from cotforge.datagen.distill.config import TeacherFailed
+
+        if limit is not None and limit < 1:
+            raise UsageError(f"--limit {limit}: must be >= 1 (omit it to use every input row)")
         src = open_input(input, config=config, split=split)
-        manifest = build_silver(src, out, cfg, columns=columns, limit=limit, overwrite=overwrite, name=name)
+        try:
+            manifest = build_silver(src, out, cfg, columns=columns, limit=limit, overwrite=overwrite, name=name,
+                                    max_error_rate=max_error_rate)
+        except TeacherFailed as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         s = manifest["stats"]
         typer.echo(f"kept {s['kept']:,} of {s['input_rows']:,} rows ({s['keep_rate']:.1%}) in {out}")
         for code, count in s["drop_reasons"].items():
