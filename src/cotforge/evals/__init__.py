@@ -13,7 +13,7 @@ from typing import Any
 
 _LAZY = {
     "run_eval": "cotforge.evals.run:run_eval",
-    "rescore": "cotforge.evals.rescore:rescore",
+    "rescore": "cotforge.evals.rescoring:rescore",
     "compare_runs": "cotforge.evals.compare:compare_runs",
     "load_results": "cotforge.evals.results:load_results",
     "get_benchmark": "cotforge.evals.benchmarks:get_benchmark",

@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
     ):
         """Regrade saved samples with the current verifiers (no generation)."""
         from cotforge.evals.report import results_table
-        from cotforge.evals.rescore import rescore
+        from cotforge.evals.rescoring import rescore
 
         results = rescore(run, out=out, verifier_options=_verifier_opts(verifier_opt) or None, verify_workers=verify_workers)
         typer.echo(results_table(results))
