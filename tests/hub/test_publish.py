@@ -115,7 +115,9 @@ def test_bump_patch_minor_major_and_explicit_tag(tmp_path, hub, api):
     ("shard", r"sha256 differs from manifest\.json"),
     ("journal", r"\.cotforge/ is present: the build has not finished"),
     ("stray", r"a data file that manifest\.json does not list"),
-    ("card", r"YAML configs do not match the data files \(missing main/test\)"),
+    ("card", r"YAML configs do not match the data files \(missing main/test: data/main/test-00000-of-00001"),
+    ("card_nothing", r"main/extra: data/main/extra-\*\.parquet matches no file"),
+    ("card_unlisted", r"data/main/\* reads data/main/notes\.txt, which manifest\.json does not list"),
     ("content_hash", r"content_hash does not match its shards"),
     ("yaml", r"YAML front matter does not parse"),
     ("no_manifest", r"no manifest\.json"),
@@ -136,6 +138,15 @@ def test_an_unfit_folder_is_refused_before_anything_is_sent(tmp_path, hub, api, 
     elif damage == "card":
         card = (folder / "README.md").read_text()
         (folder / "README.md").write_text(card.replace("  - split: test\n    path: data/main/test-*.parquet\n", ""))
+    elif damage == "card_nothing":
+        card = (folder / "README.md").read_text()
+        (folder / "README.md").write_text(card.replace(
+            "    path: data/main/test-*.parquet\n",
+            "    path: data/main/test-*.parquet\n  - split: extra\n    path: data/main/extra-*.parquet\n"))
+    elif damage == "card_unlisted":
+        (folder / "data/main/notes.txt").write_text("not a shard")
+        card = (folder / "README.md").read_text()
+        (folder / "README.md").write_text(card.replace("path: data/main/test-*.parquet", "path: data/main/*"))
     elif damage == "content_hash":
         manifest["content_hash"] = "0" * 64
         (folder / "manifest.json").write_text(json.dumps(manifest))

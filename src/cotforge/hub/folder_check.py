@@ -6,8 +6,9 @@ Checked before anything is sent, so a refused folder leaves the Hub untouched:
 - ``manifest.json`` readable, with a semantic version; every shard it lists present with the sha256
   it records, the manifest's content hash equal to the one recomputed from its shards, and no
   Parquet file under ``data/`` that the manifest does not list;
-- ``README.md`` with YAML front matter whose ``configs:`` list exactly the manifest's non-empty
-  splits and their shard patterns (what ``load_dataset`` will read).
+- ``README.md`` with YAML front matter whose ``configs:`` patterns (what ``load_dataset`` reads)
+  each match at least one file and only shards the manifest lists, and read every listed shard
+  (a config may combine several splits' shards, as K&K's ``3-4ppl`` does).
 
 Model folders (``--repo-type model``) need no manifest; when one is there it is checked the same way.
 Every file is hashed once; the folder's *files hash* covers every file that is published except the
@@ -17,6 +18,7 @@ card, the manifest, the version history (those are rewritten by publishing) and 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,27 +107,53 @@ def card_front_matter(card: str, where: str) -> dict[str, Any]:
     return data
 
 
-def _card_configs(front: dict[str, Any]) -> set[tuple[str, str, str]]:
-    out = set()
-    for entry in front.get("configs") or []:
-        name = entry.get("config_name", "default")
+def _card_configs(front: dict[str, Any], where: str) -> list[tuple[str, str, str]]:
+    """(config, split, pattern) for every ``data_files`` pattern of the card's ``configs:``."""
+    out = []
+    configs = front.get("configs") or []
+    if not isinstance(configs, list):
+        raise FolderRefused(f"{where}: YAML configs: is not a list")
+    for entry in configs:
+        if not isinstance(entry, dict):
+            raise FolderRefused(f"{where}: YAML configs: an entry is not a mapping")
+        name = str(entry.get("config_name", "default"))
         files = entry.get("data_files") or []
-        if isinstance(files, (str, dict)):
-            files = [files]
-        for f in files:
-            if isinstance(f, str):
-                out.add((name, "train", f))
-            else:
-                paths = f.get("path")
-                for p in paths if isinstance(paths, list) else [paths]:
-                    out.add((name, f.get("split", "train"), p))
+        for f in files if isinstance(files, list) else [files]:
+            split, paths = ("train", f) if isinstance(f, str) else (str(f.get("split", "train")), f.get("path"))
+            for p in paths if isinstance(paths, list) else [paths]:
+                out.append((name, split, str(p)))
     return out
 
 
-def _expected_configs(manifest: dict[str, Any]) -> set[tuple[str, str, str]]:
-    from cotforge.hub.cards import configs_yaml
+def _matches(pattern: str, path: str) -> bool:
+    """Glob match as ``datasets`` resolves data_files: ``*`` stays within one path part; ``**`` spans."""
+    if "**" in pattern:
+        return fnmatch.fnmatchcase(path, pattern)
+    parts, pat = path.split("/"), pattern.split("/")
+    return len(parts) == len(pat) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts, pat))
 
-    return _card_configs({"configs": configs_yaml(manifest)})
+
+def _check_card_configs(root: Path, front: dict[str, Any], manifest: dict[str, Any], files: dict[str, str]) -> None:
+    """Each card pattern reads only shards the manifest lists (and at least one); every non-empty
+    split's shards are read by some pattern. Combined configs (one config over several) are fine."""
+    where = layout.CARD
+    shards = {s.path for shard_list in manifest_shards(manifest).values() for s in shard_list}
+    covered: set[str] = set()
+    for config, split, pattern in _card_configs(front, where):
+        hit = [f for f in files if _matches(pattern, f)]
+        if not hit:
+            raise _refuse(root, f"{where}: YAML configs do not match the data files ({config}/{split}: "
+                                f"{pattern} matches no file)")
+        unlisted = [f for f in hit if f not in shards]
+        if unlisted:
+            raise _refuse(root, f"{where}: YAML configs do not match the data files ({config}/{split}: "
+                                f"{pattern} reads {unlisted[0]}, which {layout.MANIFEST} does not list)")
+        covered.update(hit)
+    for key, shard_list in sorted(manifest_shards(manifest).items()):
+        missing = [s.path for s in shard_list if s.path not in covered]
+        if missing:
+            raise _refuse(root, f"{where}: YAML configs do not match the data files (missing {key}: "
+                                f"{missing[0]} is read by no config)")
 
 
 def _check_manifest(root: Path, manifest: dict[str, Any], files: dict[str, str]) -> dict[str, int]:
@@ -179,13 +207,7 @@ def check_folder(root: str | Path, repo_type: str = "dataset") -> CheckedFolder:
         card = (root / layout.CARD).read_text(encoding="utf-8")
         front = card_front_matter(card, str(root / layout.CARD))
         if manifest is not None and "splits" in manifest:
-            have, want = _card_configs(front), _expected_configs(manifest)
-            if have != want:
-                missing = sorted(want - have)
-                extra = sorted(have - want)
-                detail = (f"missing {missing[0][0]}/{missing[0][1]}" if missing
-                          else f"lists {extra[0][0]}/{extra[0][1]} ({extra[0][2]}) that the manifest has no data for")
-                raise _refuse(root, f"{layout.CARD}: YAML configs do not match the data files ({detail})")
+            _check_card_configs(root, front, manifest, files)
     elif repo_type == "dataset":
         raise _refuse(root, f"no {layout.CARD} (the card whose configs: make load_dataset work)")
     return CheckedFolder(root, manifest, files, files_hash(files), card, rows)
