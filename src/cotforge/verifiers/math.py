@@ -3,15 +3,25 @@
 Grading one (gold, response) goes through three stages, cheapest first:
 
 1. In the caller's process, without SymPy (:meth:`MathVerifier.presettle`): parse the response
-   (``<think>``, truncation), extract the final answer (last ``\\boxed{}``, ``<answer>``, "the
-   answer is", ``Answer:``, bold), refuse absurd answers (a 1 MB string, ``100000000!``,
-   ``2^{10000000000}``, towers of powers) and compare with the gold by the fast normaliser
-   (:mod:`cotforge.verifiers.normalize`: integers, decimals, fractions, AIME's ``025``, percent,
-   units, ``\\text{}``). A cache of (gold, answer) verdicts answers repeats.
+   (``<think>``, truncation), extract the final answer (the last ``\\boxed{}`` or several final
+   boxes as one set, ``<answer>``, "the answer is" in English and other common languages,
+   ``Answer:``, bold, or a short formula-only response), clean gold and answer up
+   (:func:`~cotforge.verifiers.math_text.prenormalize`: upright constants, sentence punctuation,
+   mixed numbers, plain-word units), refuse broken golds, absurd answers (a 1 MB string,
+   ``100000000!``, towers of powers: ``incorrect``) and, when the question is given, answers that
+   restate it (``incorrect``, reason ``restates_question``), and compare with the gold by the fast
+   normaliser (:mod:`cotforge.verifiers.normalize`). A cache of (gold, answer) verdicts answers
+   repeats.
 2. Whatever is left becomes a :class:`~cotforge.verifiers.pool.Deferred` job that a pool worker
    runs (:meth:`MathVerifier.grade`): math-verify's ``parse`` and ``verify``, gold first, with
    math-verify's own signal-based timeouts disabled (``parsing_timeout=None``,
-   ``timeout_seconds=None``) because the pool kills a worker that overruns its deadline.
+   ``timeout_seconds=None``) because the pool kills a worker that overruns its deadline. Only a
+   whole parse counts (``extraction_mode="first_match"``: when the final LaTeX does not parse,
+   math-verify would otherwise take a shorter match, such as the ``1`` of
+   ``1-\\frac{1}{\\mathrm{e}}``); a gold that parses to no value is ``unparsable_gold``, an answer
+   that parses to none is ``incorrect``, and an answer whose checking raises (OverflowError,
+   RecursionError, MemoryError, ...) is ``incorrect`` with the exception as the reason. SymPy's
+   cache is cleared before each item so that a verdict never depends on the items graded before.
 3. The worker's verdict is cached in the caller (:meth:`MathVerifier.remember`).
 
 The gold may be a bare answer (``\\dfrac{1}{2}``, ``025``), a number, or a full solution with a
@@ -23,18 +33,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import re
 from fractions import Fraction
 from typing import Any
 
-from cotforge.verifiers.base import Status, Verdict
+from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.cache import LRU
+from cotforge.verifiers.math_text import MAX_DIGITS, gold_problem, prenormalize, restates_question, too_big_to_evaluate
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
 from cotforge.verifiers.response import extract_with_source, last_boxed, parse_response, to_text
 
-__all__ = ["MathVerifier", "gold_text", "too_big_to_evaluate"]
+__all__ = ["MAX_DIGITS", "MathVerifier", "gold_problem", "gold_text", "too_big_to_evaluate"]
 
 #: (verifier identity, gold, answer, source) -> Verdict, shared by all MathVerifier instances here.
 _VERDICTS: LRU[Verdict] = LRU(maxsize=200_000)
@@ -43,13 +53,6 @@ _VERDICTS: LRU[Verdict] = LRU(maxsize=200_000)
 # the answer text (it takes the last LaTeX or number anyway; the head only costs time).
 _FALLBACK_TAIL_CHARS = 2000
 
-# Answers whose value SymPy would try to build and cannot: integer power chains such as
-# 9^{9^{9^{9}}} or 2^{10000000000}, and factorials of huge numbers. Caught textually, before any
-# parsing, by estimating the number of digits of the value.
-_POWER_CHAIN_RE = re.compile(r"(?:\d+|\))(?:\s*(?:\^|\*\*)\s*\{?\s*\(?\s*[+-]?\s*\d+)+")
-_FACTORIAL_RE = re.compile(r"(\d+)\s*!|\\(?:factorial|Gamma)\s*[({]\s*(\d+)")
-#: Values with more digits than this are not built (2^{332192} has 100,000 digits).
-MAX_DIGITS = 100_000
 _WORDS_RE = re.compile(r"(?<!\\)\b[A-Za-z]{3,}\b")
 
 
@@ -86,138 +89,109 @@ def gold_text(gold: object) -> str | None:
     return text or None
 
 
-_NULL_GOLDS = {"n/a", "null", "nan", "none"}
-_NEEDS_ARGUMENT = re.compile(r"\\(?:sqrt|[dt]?frac|text|mathrm|mathbf|boxed|left|right|overline|hat|vec|binom)\s*$")
+def _values(parsed: list) -> list:
+    """The parsed values of a math-verify ``parse`` result (it appends the matched string)."""
+    return [x for x in parsed if not isinstance(x, str)]
 
 
-def gold_problem(gold: str) -> str | None:
-    """Why a gold answer string cannot be graded against, or None when it looks like an answer.
+def _strict_parse(text: str) -> list:
+    r"""math-verify's ``parse`` that only accepts a whole parse of the match it chose: with its
+    default ``any_match`` it falls back to any shorter match when the last one does not parse,
+    so ``$1-\frac{1}{\mathrm{e}}$`` became 1 and ``$2^{10}.$`` became 2."""
+    from math_verify import parse
 
-    Catches what math-verify would parse into nothing or into something arbitrary, so such a gold
-    is ``unparsable_gold`` (never rewarded) instead of matching an equally broken response:
-    null markers, no content at all (``???``, ``{}``), unbalanced braces, a dangling command.
-    """
-    stripped = gold.strip()
-    if stripped.lower() in _NULL_GOLDS:
-        return f"the gold answer {stripped!r} is a null marker"
-    unescaped = re.sub(r"\\[{}]", "", stripped)
-    if unescaped.count("{") != unescaped.count("}"):
-        return "the gold answer has unbalanced braces"
-    if len(re.findall(r"\\left\b", stripped)) != len(re.findall(r"\\right\b", stripped)):
-        return "the gold answer has an unmatched \\left or \\right"
-    if _NEEDS_ARGUMENT.search(stripped):
-        return "the gold answer ends in a command that needs an argument"
-    if not re.search(r"[0-9A-Za-z]", stripped) and "\\{" not in stripped:  # \{\} is the empty set
-        return "the gold answer holds no number, letter or value"
-    return None
-
-
-def _chain_digits(chain: str) -> float:
-    """Decimal digits of the value of an integer power chain ``a^{b^{c}}`` (right-associative);
-    ``inf`` when it has more than :data:`MAX_DIGITS`. A leading ``)`` counts as base 2."""
-    tokens = re.findall(r"[+-]?\s*\d+|\)", chain)
-    nums = [2 if t == ")" else abs(int(t.replace(" ", ""))) for t in tokens]
-    exponent = nums[-1]
-    for base in reversed(nums[:-1]):
-        if base <= 1:
-            exponent = base
-            continue
-        digits = exponent * math.log10(base)
-        if digits > MAX_DIGITS:
-            return math.inf
-        exponent = base**exponent
-    return math.log10(exponent) if exponent > 1 else 1.0
-
-
-def too_big_to_evaluate(answer: str) -> str | None:
-    """Why ``answer`` must not reach SymPy (a value with more than :data:`MAX_DIGITS` digits),
-    else ``None``. Cheap and textual: only integer power chains and factorials are estimated."""
-    if "^" in answer or "**" in answer:
-        for m in _POWER_CHAIN_RE.finditer(answer):
-            if _chain_digits(m.group(0)) > MAX_DIGITS:
-                return f"power with more than {MAX_DIGITS} digits ({m.group(0)[:30]})"
-    if "!" in answer or "factorial" in answer or "Gamma" in answer:
-        for m in _FACTORIAL_RE.finditer(answer):
-            n = int(m.group(1) or m.group(2))
-            if n > 1000 and math.lgamma(n + 1) / math.log(10) > MAX_DIGITS:
-                return f"factorial with more than {MAX_DIGITS} digits ({m.group(0)[:30]})"
-    return None
+    return _values(parse(text, extraction_mode="first_match", parsing_timeout=None))
 
 
 @functools.lru_cache(maxsize=8192)
 def _parse_gold(text: str) -> list:
-    from math_verify import parse
+    parsed = _strict_parse(f"${text}$") or _strict_parse(f"\\boxed{{{text}}}")
+    from sympy import Basic, nan, oo, zoo
 
-    parsed = parse(f"${text}$", parsing_timeout=None)
-    if not parsed:
-        parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=None)
+    for value in parsed:
+        # 1/0 parses to zoo, 0/0 to nan: no answer equals them
+        if isinstance(value, Basic) and (value.has(zoo) or value.has(nan)) and not value.has(oo):
+            return []
     return parsed
 
 
 def _parse_answer(answer: str, source: str) -> list:
-    from math_verify import parse
-
     if source == "text":  # no marked answer: let math-verify find the last expression itself
-        return parse(answer, parsing_timeout=None)
+        from math_verify import parse
+
+        return _values(parse(answer, parsing_timeout=None))
     if source == "boxed":
-        return parse(f"$\\boxed{{{answer}}}$", parsing_timeout=None)
+        return _strict_parse(f"$\\boxed{{{answer}}}$")
     # A phrase such as "5 apples" or "x = 3 and y = 4": LaTeX delimiters would turn words into
     # products of symbols, so prose goes to math-verify's own extraction, formulas in $...$.
-    has_words = _WORDS_RE.search(re.sub(r"\\[A-Za-z]+", " ", answer)) is not None
+    has_words = _WORDS_RE.search(re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", answer)) is not None
     first, second = (answer, f"${answer}$") if has_words else (f"${answer}$", answer)
-    return parse(first, parsing_timeout=None) or parse(second, parsing_timeout=None)
+    return _strict_parse(first) or _strict_parse(second)
 
 
-def _numeric_compare(gold_parsed: list, pred: list) -> bool | None:
-    """Settle two closed-form numbers (no symbols, no floats) by 30-digit evaluation.
-
-    math-verify would run ``simplify(gold - pred)`` on these, which is most of its cost and, for
-    trigonometric forms, sometimes fails to prove an identity it could have checked numerically
-    (``\\frac{\\sin 100^\\circ (1 + 4\\cos 100^\\circ)}{\\cos 100^\\circ} = -\\sqrt{3}``).
-    Values further apart than 1e-9 (relative) differ; values within 1e-20 are equal; anything
-    in between, and any float (math-verify compares those after rounding), is left to math-verify.
+def _numeric_differs(gold_parsed: list, pred: list) -> bool:
+    """Whether two closed-form numbers (no symbols, no floats) certainly differ, by 30-digit
+    evaluation: values further apart than 1e-9 (relative) differ. Saves math-verify's
+    ``simplify(gold - pred)`` on most wrong answers. Never used to call two values equal: a
+    numeric match is not a proof (it would accept an unsimplified trigonometric restatement of
+    the problem), so equality is math-verify's exact check alone.
     """
     from sympy import Expr, Float
 
-    g = next((x for x in gold_parsed if not isinstance(x, str)), None)
-    p = next((x for x in pred if not isinstance(x, str)), None)
+    g, p = gold_parsed[0], pred[0]
     if not (isinstance(g, Expr) and isinstance(p, Expr)):
-        return None
+        return False
     try:
         if not (g.is_number and p.is_number) or g.has(Float) or p.has(Float):
-            return None
+            return False
         gv, pv = complex(g.evalf(30)), complex(p.evalf(30))
-    except (TypeError, ValueError, ArithmeticError, AttributeError):
-        return None
-    if any(v != v or abs(v) == float("inf") for v in (gv, pv)):
-        return None
-    scale = max(1.0, abs(gv), abs(pv))
-    diff = abs(gv - pv)
-    if diff > 1e-9 * scale:
+    except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
         return False
-    if diff <= 1e-20 * scale:
-        return True
-    return None
+    if any(v != v or abs(v) == float("inf") for v in (gv, pv)):
+        return False
+    return abs(gv - pv) > 1e-9 * max(1.0, abs(gv), abs(pv))
+
+
+def _equation_sides_differ(gold_parsed: list, pred: list) -> bool:
+    r"""Two equations whose left-hand sides are single terms (``\tan x = k``, ``y = ...``) that
+    differ are different answers (``\tan x = k`` is not ``\cot x = k``). Sums on the left
+    (``2x - y = -3``) are left to math-verify, which compares rearranged equations."""
+    from sympy import Add, Eq
+
+    g, p = gold_parsed[0], pred[0]
+    if not (isinstance(g, Eq) and isinstance(p, Eq)):
+        return False
+    if isinstance(g.lhs, Add) or isinstance(p.lhs, Add):
+        return False
+    # Single terms are compared structurally (SymPy's ==): proving tan x != cot x with
+    # math-verify's simplify takes seconds, and a single-term left side is a name, not a value.
+    return g.lhs != p.lhs and not (g.lhs == p.rhs and g.rhs == p.lhs)
 
 
 class MathVerifier:
     """Grades a math answer against a gold answer; see the module docstring for the stages.
 
     Options: ``timeout`` (seconds per item in a worker), ``fallback`` (when no final answer is
-    marked, let math-verify pick the last expression of the answer text, as math-verify and the
-    Qwen2.5-Math harness do; ``False`` makes such responses ``no_answer``), ``float_rounding``,
-    ``numeric_precision`` and ``strict`` (passed to math-verify's ``verify``), and
-    ``max_answer_chars`` (longer extracted answers are graded incorrect without parsing).
+    marked and the response is not a short formula, let math-verify pick the last expression of
+    the answer text, as math-verify and the Qwen2.5-Math harness do; ``False`` makes such
+    responses ``no_answer``), ``guard_restatement`` (with a ``question=`` passed to
+    :meth:`verify`, an answer that only repeats an expression of the question is ``incorrect``
+    with reason ``restates_question``), ``float_rounding``, ``numeric_precision`` and ``strict``
+    (passed to math-verify's ``verify``), and ``max_answer_chars`` (longer extracted answers are
+    graded incorrect without parsing).
     """
 
     name = "math"
-    version = "1.0"
+    version = "2.0"
+    #: ``verify`` takes ``question=`` (the rewards adapter passes its question column).
+    accepts_question = True
 
     def __init__(
         self,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         fallback: bool = True,
+        guard_restatement: bool = True,
         float_rounding: int = 6,
         numeric_precision: int = 15,
         strict: bool = True,
@@ -229,6 +203,7 @@ class MathVerifier:
             raise ValueError(f"max_answer_chars must be a positive integer, got {max_answer_chars!r}")
         self.timeout = float(timeout)
         self.fallback = bool(fallback)
+        self.guard_restatement = bool(guard_restatement)
         self.float_rounding = int(float_rounding)
         self.numeric_precision = int(numeric_precision)
         self.strict = bool(strict)
@@ -240,20 +215,34 @@ class MathVerifier:
 
     # -- public ---------------------------------------------------------------------------------
 
-    def verify(self, gold: Any, response: Any, *, truncated: bool = False, timeout: float | None = None) -> Verdict:
+    def verify(
+        self, gold: Any, response: Any, *, truncated: bool = False, timeout: float | None = None, question: str | None = None
+    ) -> Verdict:
         """Grade one response. Settled in-process when the fast path can, else in the worker pool
-        (with a hard deadline), so this is safe from any thread. Never raises on bad input."""
-        return verify_isolated(self, gold, response, truncated=truncated, timeout=timeout or self.timeout)
+        (with a hard deadline), so this is safe from any thread. Never raises on bad input.
+        ``question``: the problem text, for the restatement guard (see the class docstring)."""
+        kw: dict[str, Any] = {"truncated": truncated}
+        if question is not None:
+            kw["question"] = question
+        return verify_isolated(self, gold, response, timeout=timeout or self.timeout, **kw)
 
     # -- stage 1: in the caller -----------------------------------------------------------------
 
-    def presettle(self, gold: Any, response: Any, *, truncated: bool = False) -> Verdict | Deferred:
+    def presettle(self, gold: Any, response: Any, *, truncated: bool = False, question: Any = None) -> Verdict | Deferred:
+        try:
+            return self._presettle(gold, response, truncated, question)
+        except (Exception, RecursionError) as exc:  # noqa: BLE001 - an answer that breaks a text rule is wrong
+            return Verdict(Status.INCORRECT, 0.0, None, f"the answer breaks the checker: {type(exc).__name__}: {str(exc)[:120]}",
+                           {"path": "guard", "raised": type(exc).__name__})
+
+    def _presettle(self, gold: Any, response: Any, truncated: bool, question: Any) -> Verdict | Deferred:
         gold_str = gold_text(gold)
         if gold_str is None:
             return Verdict(Status.UNPARSABLE_GOLD, 0.0, None, f"no usable gold answer in {_describe(gold)}")
         problem = gold_problem(gold_str)
         if problem is not None:
             return Verdict(Status.UNPARSABLE_GOLD, 0.0, None, problem)
+        gold_str = prenormalize(gold_str) or gold_str
         parsed = parse_response(response, truncated=truncated)
         if parsed.status is not None:
             return Verdict(parsed.status, 0.0, None, parsed.reason)
@@ -273,12 +262,23 @@ class MathVerifier:
                 {"path": "guard", "source": source},
             )
         if source != "text":
+            answer = prenormalize(answer) or answer
             huge = too_big_to_evaluate(answer)
             if huge and not too_big_to_evaluate(gold_str):
+                # An answer the checker cannot build is a wrong answer, never a skipped item.
                 return Verdict(
-                    Status.TIMEOUT, 0.0, answer, f"not evaluated: {huge}", {"path": "guard", "limit": "size", "source": source}
+                    Status.INCORRECT, 0.0, answer[:200], f"not evaluated: {huge}", {"path": "guard", "limit": "size", "source": source}
                 )
-        cached = _VERDICTS.get((self._identity, gold_str, answer, source))
+            if question is not None and self.guard_restatement:
+                restated = restates_question(answer, gold_str, to_text(question) or "")
+                if restated is not None:
+                    return Verdict(
+                        Status.INCORRECT, 0.0, answer,
+                        f"restates_question: the answer repeats the question's {restated[:60]!r} with no reduction",
+                        {"path": "guard", "guard": "restates_question", "source": source},
+                    )
+        key = (self._identity, gold_str, answer, source)
+        cached = _VERDICTS.get(key)
         if cached is not None:
             return cached
         if source != "text" and len(answer) <= MAX_FAST_CHARS:
@@ -291,7 +291,7 @@ class MathVerifier:
                     "equal after normalisation" if same else "different numbers",
                     {"path": "fast", "source": source},
                 )
-                _VERDICTS.put((self._identity, gold_str, answer, source), verdict)
+                _VERDICTS.put(key, verdict)
                 return verdict
         extracted = answer if source != "text" else None
         return Deferred("grade", (gold_str, answer, source), {}, extracted)
@@ -311,35 +311,48 @@ class MathVerifier:
         cached = _VERDICTS.get(key)
         if cached is not None:
             return cached
-        from math_verify import verify
-
-        gold_parsed = _parse_gold(gold_str)
+        try:
+            from math_verify import verify
+            from sympy.core.cache import clear_cache as clear_sympy_cache
+        except ImportError as exc:  # pragma: no cover - a broken install, not the answer's fault
+            return setup_error(f"math-verify cannot be imported: {exc}")
+        # SymPy caches expressions with their assumptions across calls, and some verdicts used to
+        # flip with what had been graded before; a cold cache makes every verdict order-free.
+        clear_sympy_cache()
+        try:
+            gold_parsed = _parse_gold(gold_str)
+        except Exception as exc:  # noqa: BLE001 - a gold the checker chokes on is ungradable
+            gold_parsed, why = [], f"{type(exc).__name__}"
+        else:
+            why = "no value"
         if not gold_parsed:
-            verdict = Verdict(Status.UNPARSABLE_GOLD, 0.0, None, f"math-verify cannot parse the gold answer {gold_str[:80]!r}")
+            verdict = Verdict(Status.UNPARSABLE_GOLD, 0.0, None, f"math-verify cannot parse the gold answer {gold_str[:80]!r} ({why})")
             _VERDICTS.put(key, verdict)
             return verdict
-        pred = _parse_answer(answer, source)
         details: dict[str, Any] = {"path": "math_verify", "source": source}
+        try:
+            verdict = self._judge(gold_parsed, gold_str, answer, source, details, verify)
+        except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001
+            # The answer broke the checker (a power tower's OverflowError, a RecursionError, a
+            # MemoryError under the worker's cap, a SymPy bug): a wrong answer, never a skip.
+            verdict = Verdict(
+                Status.INCORRECT, 0.0, answer if source != "text" else None,
+                f"the answer breaks the checker: {type(exc).__name__}: {str(exc)[:120]}", {**details, "raised": type(exc).__name__},
+            )
+        _VERDICTS.put(key, verdict)
+        return verdict
+
+    def _judge(self, gold_parsed: list, gold_str: str, answer: str, source: str, details: dict, verify) -> Verdict:
+        pred = _parse_answer(answer, source)
         if not pred:
             if source == "text":
-                verdict = Verdict(Status.NO_ANSWER, 0.0, None, "no final answer found in the response", details)
-            else:
-                verdict = Verdict(Status.INCORRECT, 0.0, answer, "the extracted answer does not parse", {**details, "parse_failed": True})
-            _VERDICTS.put(key, verdict)
-            return verdict
-        extracted = answer if source != "text" else str(pred[-1])[:200]
-        if "%" not in gold_str and "%" not in answer:
-            numeric = _numeric_compare(gold_parsed, pred)
-            if numeric is not None:
-                verdict = Verdict(
-                    Status.CORRECT if numeric else Status.INCORRECT,
-                    1.0 if numeric else 0.0,
-                    extracted,
-                    "numerically equal" if numeric else "numerically different",
-                    {**details, "path": "numeric"},
-                )
-                _VERDICTS.put(key, verdict)
-                return verdict
+                return Verdict(Status.NO_ANSWER, 0.0, None, "no final answer found in the response", details)
+            return Verdict(Status.INCORRECT, 0.0, answer, "the extracted answer does not parse whole", {**details, "parse_failed": True})
+        extracted = answer if source != "text" else str(pred[0])[:200]
+        if "%" not in gold_str and "%" not in answer and _numeric_differs(gold_parsed, pred):
+            return Verdict(Status.INCORRECT, 0.0, extracted, "numerically different", {**details, "path": "numeric"})
+        if _equation_sides_differ(gold_parsed, pred):
+            return Verdict(Status.INCORRECT, 0.0, extracted, "equations with different left-hand sides", details)
         ok = verify(
             gold_parsed,
             pred,
@@ -348,15 +361,13 @@ class MathVerifier:
             strict=self.strict,
             timeout_seconds=None,
         )
-        verdict = Verdict(
+        return Verdict(
             Status.CORRECT if ok else Status.INCORRECT,
             1.0 if ok else 0.0,
             extracted,
             "equivalent (math-verify)" if ok else "not equivalent (math-verify)",
             details,
         )
-        _VERDICTS.put(key, verdict)
-        return verdict
 
 
 def _describe(obj: object) -> str:

@@ -7,7 +7,12 @@ Two separate steps, as in Math-Verify (extraction is not comparison):
    nothing generated, an unclosed ``<think>`` (the model never stopped thinking, so anything in
    there is a draft, not an answer), or a completion cut at the token limit.
 2. :func:`extract_final_answer` finds the final answer inside that part, in a fixed priority:
-   ``\\boxed{}`` / ``\\fbox{}`` > ``<answer>`` tags > "the answer is" > ``Answer:`` > bold ``**x**``.
+   ``\\boxed{}`` / ``\\fbox{}`` > ``<answer>`` tags > "the answer is" > ``Answer:`` > bold ``**x**``
+   > a short response that is only a formula (``t^2-4t+4``, ``\\dfrac{2}{5}``, ``\\text{even}``).
+   Several boxes that end the response joined only by "and" or commas (``$\\boxed{3}$ and
+   $\\boxed{-4}$``) are one answer, the set of their contents; an explicit "the final answer is X"
+   stated after the last box wins over it. The answer phrases are also read in the common
+   languages other than English (:data:`ANSWER_IS_ANCHORS`, :data:`ANSWER_LABELS`).
 
 Everything here is pure string work (no regex with nested quantifiers over the whole text, no
 SymPy), never raises, and is linear in the length of the response, so it can run in the caller's
@@ -23,6 +28,8 @@ from typing import Any
 from cotforge.verifiers.base import Status
 
 __all__ = [
+    "ANSWER_IS_ANCHORS",
+    "ANSWER_LABELS",
     "ParsedResponse",
     "answer_tag",
     "clean_answer",
@@ -190,6 +197,39 @@ def last_boxed(text: str) -> str | None:
     return content or None
 
 
+# Text allowed between boxes that together form one final answer: math delimiters, spaces,
+# commas, "and"/"or", \quad, and a short "x =" naming the next value.
+_BOX_JOIN_RE = re.compile(
+    r"^(?:[\s$,;]|\\[(),;:! ]|\\q?quad|\\text\{\s*(?:and|or|,)?\s*\}|\b(?:and|or)\b|[A-Za-z](?:_\{?\w+\}?)?\s*=)*$"
+)
+
+
+def final_boxes(text: str) -> list[str]:
+    """Contents of the boxes that together end ``text`` (see :func:`last_boxed` for one box): the
+    last box, and the boxes before it joined to it by nothing but delimiters, commas, "and"/"or"
+    or a short ``x =``. Repeats collapse (``\\boxed{840}`` twice is one answer); ``[]`` when the
+    last box is empty or unclosed."""
+    if not isinstance(text, str) or "\\" not in text:
+        return []
+    spans = []
+    for m in _BOX_RE.finditer(text):
+        content, end = _box_content(text, m.end())
+        spans.append((m.start(), end, content.strip() if content is not None else None))
+    if not spans or not spans[-1][2]:
+        return []
+    group = [spans[-1]]
+    for prev in reversed(spans[:-1]):
+        between = text[prev[1] : group[0][0]]
+        if not prev[2] or len(between) > 40 or not _BOX_JOIN_RE.match(between):
+            break
+        group.insert(0, prev)
+    out: list[str] = []
+    for _, _, content in group:
+        if content not in out:
+            out.append(content)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # <answer>...</answer>
 
@@ -215,13 +255,40 @@ def answer_tag(text: str) -> str | None:
 # "the answer is X", "the final answer is: X", "The correct answer is X." - X runs to the end of
 # the sentence: a period followed by whitespace or the end (so 3.5 and \frac{1}{2}. both work),
 # or a line break.
+#: "The answer is" in other common languages (Spanish, French, German, Portuguese, Italian,
+#: Russian, Chinese, Japanese, Korean, Vietnamese, Turkish, Indonesian, Dutch, Polish), as regex
+#: alternatives; the answer follows them. Shared with the choice verifier.
+ANSWER_IS_ANCHORS = (
+    r"(?:la\s+)?respuesta(?:\s+(?:final|correcta))?\s+es",
+    r"(?:la\s+)?r[ée]ponse(?:\s+(?:finale|correcte))?\s+est",
+    r"(?:die\s+)?(?:endg[üu]ltige\s+|richtige\s+)?antwort\s+(?:ist|lautet)",
+    r"(?:a\s+)?resposta(?:\s+(?:final|correta))?\s+[ée]",
+    r"(?:la\s+)?risposta(?:\s+(?:finale|corretta))?\s+[èe]",
+    r"(?:правильный\s+|окончательный\s+)?ответ(?:\s*[-—]|\s+это|\s+будет)",
+    r"(?:最终|正确|最後|最后)?答案(?:是|为|為|应该是|應該是)",
+    r"答えは",
+    r"(?:최종\s*)?(?:정답|답)은",
+    r"(?:đáp\s+án|câu\s+trả\s+lời)(?:\s+đúng)?\s+là",
+    r"jawaban(?:nya)?(?:\s+yang\s+benar)?\s+adalah",
+    r"(?:het\s+)?antwoord\s+is",
+    r"odpowied[źz]\s+to",
+)
+#: Line labels meaning "Answer:" in those languages (the answer follows a colon).
+ANSWER_LABELS = (
+    r"respuesta(?:\s+final)?", r"r[ée]ponse(?:\s+finale)?", r"(?:endg[üu]ltige\s+)?antwort", r"resposta(?:\s+final)?",
+    r"risposta(?:\s+finale)?", r"(?:окончательный\s+)?ответ", r"(?:最终|最終)?答案", r"答え", r"解答", r"答", r"(?:최종\s*)?(?:정답|답)",
+    r"đáp\s+án", r"cevap", r"jawaban", r"antwoord", r"odpowied[źz]",
+)
 _ANSWER_IS_RE = re.compile(
-    r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)\s*(?::\s*)?(.+?)(?=\.\s|\.$|\n|$)",
+    r"(?:\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)|(?<!\w)(?:" + "|".join(ANSWER_IS_ANCHORS) + r"))"
+    r"\s*(?:[:：]\s*)?(.+?)(?=\.\s|\.$|。|\n|$)",
     re.IGNORECASE,
 )
+# "the final answer is" (or its "Final Answer:" label): stated after the boxes, it wins over them.
+_FINAL_STATED_RE = re.compile(r"\bfinal\s+answer\s*(?:is\b|[:：])|最终答案|最終答案|respuesta\s+final|r[ée]ponse\s+finale", re.IGNORECASE)
 # "Answer: X", "**Final Answer:** X", "Final answer - X" at the start of a line.
 _ANSWER_COLON_RE = re.compile(
-    r"^[ \t>#*_]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*(.*?)[ \t]*$",
+    r"^[ \t>#*_]*(?:(?:final\s+)?answer|" + "|".join(ANSWER_LABELS) + r")[ \t*_]*[:：][ \t*_]*(.*?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _BOLD_RE = re.compile(r"\*\*([^*\n]{1,80}?)\*\*")
@@ -255,14 +322,15 @@ def _drop_unpaired_emphasis(s: str) -> str:
 
 def clean_answer(ans: str | None) -> str | None:
     """Strip decoration around an extracted answer: whitespace, ``$...$``, ``\\(...\\)``, bold
-    (also an unpaired ``**`` left at either end), backticks and one trailing period. Inner content
-    is left as is. ``None`` when nothing remains."""
+    (also an unpaired ``**`` left at either end), backticks and trailing sentence punctuation
+    (``.``, ``,``, ``;``, ``:``), also inside the delimiters (``$(3,4),$``). Inner content is left
+    as is. ``None`` when nothing remains."""
     if ans is None:
         return None
     s = ans.strip()
     for _ in range(4):
         before = s
-        s = _drop_unpaired_emphasis(s.strip().rstrip(".").strip())
+        s = _drop_unpaired_emphasis(s.strip().rstrip(".,;:").strip())
         for left, right in _WRAPPERS:
             if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
                 s = s[len(left) : len(s) - len(right)].strip()
@@ -273,12 +341,19 @@ def clean_answer(ans: str | None) -> str | None:
 
 def extract_with_source(text: str) -> tuple[str | None, str]:
     """:func:`extract_final_answer` plus which rule found it: ``boxed``, ``answer_tag``,
-    ``answer_is``, ``answer_colon``, ``bold`` or ``none``."""
+    ``answer_is``, ``answer_colon``, ``bold``, ``bare`` or ``none``."""
     if not isinstance(text, str) or not text.strip():
         return None, "none"
-    boxed = last_boxed(text)
-    if boxed is not None:
-        return boxed, "boxed"
+    boxes = final_boxes(text)
+    if boxes:
+        stated = _stated_after_boxes(text)
+        if stated is not None:
+            return stated
+        return (boxes[0] if len(boxes) == 1 else ", ".join(boxes)), "boxed"
+    if _BOX_RE.search(text):
+        boxed = last_boxed(text)
+        if boxed is not None:
+            return boxed, "boxed"
     tagged = answer_tag(text)
     if tagged is not None:
         return clean_answer(tagged), "answer_tag"
@@ -300,7 +375,58 @@ def extract_with_source(text: str) -> tuple[str | None, str]:
         ans = clean_answer(bold[-1].group(1))
         if ans:
             return ans, "bold"
+    bare = bare_formula(text)
+    if bare is not None:
+        return bare, "bare"
     return None, "none"
+
+
+def _stated_after_boxes(text: str) -> tuple[str, str] | None:
+    """An explicit "the final answer is X" / "Final Answer: X" after the last box, when X holds
+    a value (a digit, a letter-free formula or math markup), as ``(X, rule)``."""
+    last_box = None
+    for m in _BOX_RE.finditer(text):
+        last_box = m
+    if last_box is None:
+        return None
+    _, box_end = _box_content(text, last_box.end())
+    tail = text[box_end:]
+    if not _FINAL_STATED_RE.search(tail):
+        return None
+    for pattern, rule in ((_ANSWER_IS_RE, "answer_is"), (_ANSWER_COLON_RE, "answer_colon")):
+        m = _last_match(pattern, tail)
+        if m is not None and _FINAL_STATED_RE.search(tail[max(0, m.start() - 20) : m.start(1)]):
+            ans = clean_answer(m.group(1))
+            if ans and (re.search(r"[\d\\^=+]", ans) or len(ans) <= 3):
+                return ans, rule
+    return None
+
+
+# A short response that is only a formula: no sentence, at most a few "words" that are LaTeX
+# commands, \text{} content or single letters.
+_BARE_MAX_CHARS = 80
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_FUNCTION_WORDS = frozenset("sin cos tan cot sec csc log ln exp lim max min gcd lcm mod det arcsin arccos arctan sinh cosh tanh".split())
+
+
+def bare_formula(text: str) -> str | None:
+    """``text`` itself when it is a short formula-only response (``t^2-4t+4``, ``$\\dfrac{2}{5}$``,
+    ``\\text{even}``, ``x = 3``), else ``None``: one line of at most 80 characters, with no prose
+    word outside ``\\text{}`` (LaTeX commands and function names such as ``sin`` are not prose)."""
+    s = text.strip()
+    if not s or len(s) > _BARE_MAX_CHARS or "\n" in s or _BOX_RE.search(s):
+        return None
+    cleaned = clean_answer(s)
+    if not cleaned:
+        return None
+    outside_text = re.sub(r"\\(?:text|textbf|mathrm|mbox|operatorname|mathbf|textit)\s*\{[^{}]*\}", " ", cleaned)
+    outside_text = re.sub(r"\\[A-Za-z]+", " ", outside_text)
+    words = [w for w in _PROSE_WORD_RE.findall(outside_text) if w.lower() not in _FUNCTION_WORDS]
+    if words:
+        return None
+    if not re.search(r"[0-9A-Za-z]", outside_text) and "\\text" not in cleaned and "\\" not in cleaned:
+        return None
+    return cleaned
 
 
 def extract_final_answer(text: str) -> str | None:
