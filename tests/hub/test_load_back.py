@@ -2,7 +2,8 @@
 ``datasets.load_dataset`` in a fresh process, through olah serving the server's git repos.
 
 The two halves meet only through git: nothing of the write server is on the read path. When olah
-cannot be installed the test is skipped with the reason (``.ci/run`` installs it)."""
+cannot be installed the test is skipped with the reason; ``.ci/run`` installs it and sets
+``COTFORGE_REQUIRE_OLAH=1``, which turns that skip into a failure."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def _ids(folder: Path, config: str, split: str) -> list[str]:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     cli, reason = find_olah()
+    if cli is None and os.environ.get("COTFORGE_REQUIRE_OLAH") == "1":  # CI: a skip would hide the gap
+        pytest.fail(f"COTFORGE_REQUIRE_OLAH=1 but olah is not available: {reason}")
     if cli is None:
         pytest.skip(f"olah is not available, so nothing is loaded back: {reason}")
     from cotforge.datagen.kk.build import KKBuildConfig, build_kk
