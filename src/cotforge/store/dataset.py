@@ -201,12 +201,23 @@ class DatasetWriter:
             self._finished_folder = False
         if journal is None or journal.build_hash != self.build_hash:
             journal = _Journal(self.build_hash)
+        self._remove_leftovers()
         strays = unlisted_files(root, journal.listed())
         moved = quarantine(root, strays)
         if moved:
             self._notes.append(f"{len(strays)} file(s) found under data/ that this build does not list were moved to "
                                f"{moved} (never loaded, not deleted).")
         return journal
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a writer that was killed mid-write (we hold the lock: they are no one's)."""
+        for name in (layout.CARD, layout.MANIFEST):
+            for tmp in self.root.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+        work = self.root / layout.WORK_DIR
+        if work.is_dir():
+            for tmp in [*work.glob(".*.tmp"), *work.glob("staging/**/.*.writing")]:
+                tmp.unlink(missing_ok=True)
 
     def _begin_changes(self) -> None:
         """Before the first change to the folder: journal, stub card, manifest withdrawn (in that order)."""
@@ -409,12 +420,13 @@ class DatasetWriter:
             atomic.write_text(self.root / layout.CARD, render_card(manifest))
         elif is_stub_card(self.root):
             (self.root / layout.CARD).unlink()
-        for part in (f"{layout.WORK_DIR}/staging", WITHDRAWN_MANIFEST, layout.JOURNAL):
-            target = self.root / part
-            if target.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
+        for part in (self.root / layout.WORK_DIR).iterdir():  # journal, staging, withdrawn manifest, leftovers
+            if part.name == "lock":
+                continue
+            if part.is_dir():
+                shutil.rmtree(part, ignore_errors=True)
             else:
-                target.unlink(missing_ok=True)
+                part.unlink(missing_ok=True)
         self._persisted = self._changing = False
         self._finished_folder = True
         self._lock.release()
