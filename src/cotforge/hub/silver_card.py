@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from cotforge.hub.cards import render_card
 from cotforge.hub.distill_card import load_context
@@ -27,9 +27,16 @@ FIELDS_KEPT = [
 ]
 
 
-def render_silver_card(manifest: dict[str, Any], path: Any = None) -> str:
-    """The card; ``path`` is the folder the dataset was written to (what its ``load_dataset`` snippet loads)."""
-    from cotforge.datagen.silver import DROP_REASONS
+def render_silver_card(manifest: dict[str, Any], path: Any = None, reasons: Mapping[str, str] | None = None) -> str:
+    """The card; ``path`` is the folder the dataset was written to (what its ``load_dataset`` snippet loads),
+    ``reasons`` maps each drop reason code to what it means.
+
+    The codes belong to the silver builder, which passes them in: ``hub`` sits below ``datagen`` and
+    does not import it. Until every caller passes ``reasons``, a call without them falls back to the
+    builder's table (a lazy import, the one arrow back up; remove it once the caller passes them).
+    """
+    if reasons is None:
+        from cotforge.datagen.silver import DROP_REASONS as reasons
 
     splits = []
     for key, entry in manifest["splits"].items():
@@ -37,5 +44,5 @@ def render_silver_card(manifest: dict[str, Any], path: Any = None) -> str:
         splits.append({"config": config, "split": split, "rows": entry["rows"], "shards": len(entry["shards"])})
     return render_card(
         "silver.md.j2", manifest, meta=META, splits=splits, stats=manifest["stats"], config=manifest["build_config"],
-        reasons=DROP_REASONS, fields=FIELDS_KEPT, **load_context(path),
+        reasons=dict(reasons), fields=FIELDS_KEPT, **load_context(path),
     )
