@@ -4,8 +4,11 @@ The letter is taken from explicit markers only, in this order (the last occurren
 
 1. ``\\boxed{X}``, ``\\boxed{\\text{X}}``, ``\\boxed{(X)}``, ``\\boxed{X. text}``;
 2. ``<answer>X</answer>``;
-3. phrases: "the answer is (X)", "the correct answer is: X", "the best option is X", "the closest
-   is (X)", "Answer: X" at the start of a line (bold and ``$`` allowed around the letter), a
+3. phrases: "the answer is (X)", "the correct answer is: X", "The answer: X", "the answer is for
+   sure X" (words of certainty between), "I think it's X", "the best option is X", "the closest
+   is (X)", "Answer: X" at the start of a line (bold and ``$`` allowed around the letter), the
+   same anchors in the common languages other than English ("La respuesta es B", "答案是B",
+   "Die Antwort ist B", "Ответ: B", from :mod:`cotforge.verifiers.response`), a
    conclusion that ends its sentence ("so (X).", "Therefore, **X**."), a verdict ("(X) is
    correct", "X is the right answer"); the phrase stated last wins, and a reason may follow the
    letter ("the answer is A because ...");
@@ -31,7 +34,7 @@ from typing import Any
 
 from cotforge.errors import UsageError
 from cotforge.verifiers.base import Status, Verdict
-from cotforge.verifiers.response import answer_tag, last_boxed, parse_response, to_text
+from cotforge.verifiers.response import ANSWER_IS_ANCHORS, ANSWER_LABELS, answer_tag, last_boxed, parse_response, to_text
 
 __all__ = ["ChoiceVerifier", "LETTERS", "extract_choice", "gold_letter"]
 
@@ -46,14 +49,31 @@ _LETTER = r"(?-i:([A-J]))"  # capitals only, even inside case-insensitive patter
 # would make "A" an article and "I" a pronoun) - except a word that opens a reason ("the answer is
 # A because ..."): neither the article nor the pronoun is ever followed by one of these.
 _REASON_WORDS = r"(?:because|since|as|given|due|which|hence|thus|so|therefore|but|though|although|while|whereas)\b"
-_AFTER = r"(?=[\s*_`$]*(?:[.,:;!?)\]}]|$|\n|\s+(?![a-z])|\s+" + _REASON_WORDS + "))"
+_AFTER = r"(?=[\s*_`$]*(?:[.,:;!?)\]}。，：；！？）、]|$|\n|\s+(?![a-z])|\s+" + _REASON_WORDS + "))"
+# Words of certainty or hedging between the verb and the letter: "the answer is for sure D",
+# "the answer is most likely (B)", "the answer is, I think, C".
+_HEDGE = (
+    r"(?:(?:I\s+think|I\s+believe|I\s+guess|probably|likely|most\s+likely|most\s+probably|clearly|definitely|"
+    r"certainly|surely|for\s+sure|obviously|indeed|actually|undoubtedly|without\s+(?:a\s+)?doubt|in\s+fact|"
+    r"therefore|thus|so|still|then)\s*,?\s*)*"
+)
+# "I think it's B", "I'm fairly sure it is (C)", "my answer is D" (the letter follows).
+_BELIEF = (
+    r"\b(?:I\s+think|I\s+believe|I\s+guess|I\s+would\s+say|I['’]d\s+say|I\s+am\s+(?:fairly\s+|pretty\s+|quite\s+)?(?:sure|confident)|"
+    r"I['’]m\s+(?:fairly\s+|pretty\s+|quite\s+)?(?:sure|confident))\s*,?\s*(?:that\s+)?(?:it['’]?s|it\s+is|it\s+must\s+be|it\s+would\s+be)"
+)
+# An article or the word "option" in the anchor's language before the letter ("es la B", "选项B").
+_OPTION_WORD = r"(?:(?:la|el|le|die|der|a|o|il|l['’])\s*)?(?:opci[óo]n|option|op[çc][ãa]o|opzione|вариант|选项|選項)?\s*"
 
 # Optional lead-ins ("the final", "the correct") need not be matched: the letter follows the verb.
 _PHRASE_RE = re.compile(
     r"(?:\b(?:answer|option|choice)(?:\s+choice)?\s+(?:is|would\s+be|will\s+be|should\s+be)"
+    r"|\banswer(?=\s*[:：])"  # "The answer: D" anywhere in a line
     r"|\bclosest(?:\s+(?:one|answer|option|choice))?(?:,?\s*which)?\s+is"
     r"|\b(?:choose|select|pick)"
-    r")\s*:?\s*(?:(?:I\s+think|I\s+believe|probably|likely|clearly|definitely|therefore)\s*,?\s*)?"
+    r"|" + _BELIEF
+    + r"|(?<!\w)(?:" + "|".join(ANSWER_IS_ANCHORS) + r")"
+    r")\s*[:：]?\s*" + _HEDGE + _OPTION_WORD
     + _DECO_L + r"\s*(?:option\s+|choice\s+)?" + _LETTER + _DECO_R + _AFTER,
     re.IGNORECASE,
 )
@@ -71,7 +91,8 @@ _JUDGED_RE = re.compile(
     re.IGNORECASE,
 )
 _COLON_RE = re.compile(
-    r"^[ \t>#*_]*(?:final\s+|correct\s+)?answer[ \t*_]*[:：]" + _DECO_L + r"\s*" + _LETTER + _DECO_R + _AFTER,
+    r"^[ \t>#*_]*(?:(?:final\s+|correct\s+)?answer|" + "|".join(ANSWER_LABELS) + r")[ \t*_]*[:：]" + _OPTION_WORD + _DECO_L + r"\s*"
+    + _LETTER + _DECO_R + _AFTER,
     re.IGNORECASE | re.MULTILINE,
 )
 _BOXED_LETTER_RE = re.compile(
