@@ -17,7 +17,7 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 import typer  # noqa: E402
 
 from cotforge import __version__  # noqa: E402
-from cotforge.errors import MissingExtraError, UsageError  # noqa: E402
+from cotforge.errors import MissingExtraError, UsageError, environment_error_message  # noqa: E402
 
 app = typer.Typer(
     name="cotforge",
@@ -84,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
+    except OSError as exc:
+        # full disk, read-only or impossible output paths, permissions: the machine's doing, one line
+        message = environment_error_message(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        return 2
     except Exception as exc:
         # click usage errors (bad option names, wrong types); typer ships its own copy of click,
         # so recognise them by behaviour rather than by class.

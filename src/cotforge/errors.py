@@ -7,6 +7,8 @@ input file); it always names the argument, file or row at fault. Library callers
 
 from __future__ import annotations
 
+import errno as _errno
+
 
 class UsageError(ValueError):
     """Bad input: an option, a file or a row. The message names which; the CLI exits with code 2."""
@@ -43,3 +45,31 @@ def require(module: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - exercised via tests with a fake module name
         raise MissingExtraError(module, extra, purpose) from exc
+
+
+#: errno values meaning the machine (disk, permissions, paths), not a bug, stopped the command.
+ENVIRONMENT_ERRNOS = frozenset(getattr(_errno, name) for name in (
+    "ENOSPC", "EDQUOT", "EFBIG", "EROFS", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "ENOENT", "EEXIST",
+    "ENAMETOOLONG", "ELOOP", "EXDEV", "ENOTEMPTY", "EIO", "EMFILE", "ENFILE", "ENXIO", "ENODEV",
+) if hasattr(_errno, name))
+
+_HINTS = {
+    _errno.ENOSPC: "the disk is full; free some space and rerun the same command (finished shards are kept)",
+    _errno.EROFS: "the file system is read-only; write somewhere else",
+    _errno.ENOTDIR: "a part of the path is a file, not a folder",
+}
+if hasattr(_errno, "EDQUOT"):
+    _HINTS[_errno.EDQUOT] = "the disk quota is exhausted; free some space and rerun the same command"
+
+
+def environment_error_message(exc: BaseException) -> str | None:
+    """One line for an ``OSError`` the user's machine caused (full disk, read-only or missing path,
+    permissions), naming the path; None for anything else (a bug: let it show its traceback)."""
+    if not isinstance(exc, OSError) or exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    what = " ".join(str(exc.strerror or exc).split())
+    where = ""
+    if exc.filename is not None:
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "") + ": "
+    hint = _HINTS.get(exc.errno)
+    return f"{where}{what}" + (f" ({hint})" if hint and hint not in what else "")
