@@ -302,3 +302,35 @@ def result_files_hash(folder: Path) -> str:
     from cotforge.hub.folder_check import check_folder
 
     return check_folder(folder, "model").files_hash
+
+
+def test_a_repo_holding_someone_elses_files_is_not_wiped(tmp_path, hub, api):
+    api.create_repo("org/theirs", repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"mine", path_in_repo="data.csv", repo_id="org/theirs", repo_type="dataset")
+    mark = len(hub.requests)
+    with pytest.raises(UsageError, match="already holds files that cotforge did not publish \\(e.g. data.csv\\)"):
+        publish(build_folder(tmp_path / "ds", {"main/train": 2}), "org/theirs", api=api)
+    assert [p for _, p in _writes_since(hub, mark)] == ["/api/repos/create"]
+
+
+def test_private_reaches_create_repo(tmp_path, hub, api):
+    publish(build_folder(tmp_path / "ds", {"main/train": 2}), REPO, api=api, private=True)
+    assert hub.requests[0]["json"]["visibility"] == "private"
+
+
+def test_a_publish_interrupted_after_its_commit_completes_on_rerun(tmp_path, hub, api):
+    folder = build_folder(tmp_path / "ds", {"main/train": 2})
+    real_tag = api.create_tag
+
+    def lost_connection(*args, **kwargs):
+        raise UsageError("simulated: connection lost before the tag was created")
+
+    api.create_tag = lost_connection
+    with pytest.raises(UsageError, match="simulated"):
+        publish(folder, REPO, api=api, today="2026-01-02")
+    assert _git(hub, "tag").split() == []
+    api.create_tag = real_tag
+    head = _git(hub, "rev-parse", "main").strip()
+    result = publish(folder, REPO, api=api, today="2026-01-02")
+    assert result.status == "published" and result.tag == "v1.0.0"
+    assert result.commit == head == _git(hub, "rev-parse", "main").strip()  # the same commit, now tagged

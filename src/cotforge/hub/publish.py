@@ -104,6 +104,10 @@ class _Remote:
         text = self.read_file(versions.HISTORY_FILE, self.head) if self.head else None
         self.history = [e for e in versions.parse_history(text, f"{repo}/{versions.HISTORY_FILE}")
                         if e["tag"] in self.tags]
+        self.foreign: list[str] = []  # files of a repo that cotforge has never published to
+        if self.head and text is None and not any(versions.parse_tag(t) for t in self.tags):
+            files = self._call("listing files", lambda: api.list_repo_files(repo, repo_type=repo_type, revision=self.head))
+            self.foreign = [f for f in files if f != ".gitattributes"]
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         return hub_call(what, self.repo, fn, self.api.endpoint)
@@ -220,6 +224,9 @@ def publish(
 
     call("creating the repo", lambda: api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True, token=token))
     remote = _Remote(api, repo, repo_type)
+    if remote.foreign:  # a version replaces the whole tree: never wipe what someone else put there
+        raise UsageError(f"{repo}: already holds files that cotforge did not publish (e.g. {remote.foreign[0]}); "
+                         f"publish to a new repository")
     latest_tag = versions.latest(list(remote.tags))
 
     for published in sorted(remote.tags, key=lambda t: versions.parse_tag(t) or (-1, -1, -1)):
