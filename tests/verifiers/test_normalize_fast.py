@@ -47,7 +47,7 @@ TABLE = [
     ("x", r"x(x+1) - x^2", None),  # math-verify compares a lone symbol by its printed form
     ("x(x+1)", "x^2+x", None),  # x( may be a function call: deferred
     (r"\frac{1997}{2}", r"\frac{2 - 3\omega + \omega^{-1994}}{2(1 - \omega)(1 - \omega^2)}", False),
-    ("f(x)", "f(x)", True),  # identical text
+    ("f(x)", "f(x)", None),  # identical text the fast grammar cannot read: math-verify parses the gold whole
     ("f(x)", "f(y)", None),
     # complex numbers: i is a symbol or the unit depending on spacing, so never "correct" here
     ("1+274i", "1 + 264i", False),
