@@ -285,3 +285,103 @@ def test_negative_workers_rejected(tmp_path):
     src.write_text(json.dumps(ROWS[0]) + "\n")
     with pytest.raises(UsageError, match="--workers"):
         verify_file(src, tmp_path / "o.jsonl", verifier="kk", gold_cols=["gold"], response_col="completion", workers=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Binary inputs, killed runs, streaming
+
+
+def test_binary_at_file_is_one_line_and_exit_2(tmp_path, capsys):
+    from cotforge.cli import main
+
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    for flag in ("--gold", "--response"):
+        other = "--response" if flag == "--gold" else "--gold"
+        assert main(["verify", "--verifier", "kk", flag, f"@{blob}", other, GOLD]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "blob.bin is not UTF-8 text" in err and flag in err
+
+
+def test_bad_utf8_deep_in_a_jsonl_is_reported_with_its_row(tmp_path, capsys):
+    from cotforge.cli import main
+
+    src = tmp_path / "big.jsonl"
+    good = (json.dumps({"gold": "x", "completion": "y"}) + "\n").encode()
+    src.write_bytes(good * 50_000 + b'{"gold": "x", "completion": "\xff\xfe"}\n' + good)
+    dst = tmp_path / "o.parquet"
+    assert main(["verify", "--verifier", "kk", "--input", str(src), "--gold-col", "gold", "--response-col",
+                 "completion", "--out", str(dst), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{src}: row 50001: not UTF-8 text" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+
+
+def test_temp_files_of_killed_runs_are_removed_by_the_next_run(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.parquet"
+    src.write_text("".join(json.dumps({"id": i, "gold": GOLD, "completion": RIGHT if i % 2 else WRONG}) + "\n"
+                           for i in range(300)))
+    driver = (
+        "import os, sys, time\n"
+        "import cotforge.verifiers.cli as c\n"
+        "real = c._grade\n"
+        "def grade(*a, **k):\n"
+        "    out = real(*a, **k)\n"
+        "    if getattr(grade, 'once', False):\n"
+        "        print('written', flush=True); time.sleep(120)\n"
+        "    grade.once = True\n"
+        "    return out\n"
+        "c._grade = grade\n"
+        "c.verify_file(sys.argv[1], sys.argv[2], verifier='kk', gold_cols=['gold'], response_col='completion', "
+        "batch_rows=100, workers=1)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", driver, str(src), str(dst)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "written"  # one batch is in the temp file, the next is graded
+    finally:
+        child.kill()  # SIGKILL: no cleanup runs
+        child.wait()
+    leftover = tmp_path / f".out.parquet.tmp-{child.pid}"
+    assert leftover.is_file() and not dst.exists()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive = tmp_path / f".out.parquet.tmp-{sleeper.pid}"  # a run still writing: not touched
+        alive.write_bytes(b"busy")
+        summary = verify_file(src, dst, verifier="kk", gold_cols=["gold"], response_col="completion")
+        assert summary["rows"] == 300 and pq.read_table(dst).num_rows == 300
+        assert not leftover.exists() and alive.read_bytes() == b"busy"
+        assert f"removed {leftover}, left by an interrupted run" in capsys.readouterr().err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_the_input_streams_through_in_batches(tmp_path, monkeypatch, suffix):
+    import cotforge.verifiers.cli as cli
+
+    rows = [{"id": i, "gold": GOLD, "completion": [RIGHT, WRONG, None][i % 3], "note": "n" if i % 7 else None}
+            for i in range(1000)]
+    src = tmp_path / f"in{suffix}"
+    if suffix == ".parquet":
+        _write_parquet(src, rows)
+    else:
+        src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    whole = tmp_path / "whole.parquet"
+    verify_file(src, whole, verifier="kk", gold_cols=["gold"], response_col="completion", batch_rows=10_000)
+
+    real, seen = cli._grade, []
+
+    def spy(verifier, jobs, workers, on_done):
+        seen.append(len(jobs))
+        return real(verifier, jobs, workers, on_done)
+
+    monkeypatch.setattr(cli, "_grade", spy)
+    streamed = tmp_path / "streamed.parquet"
+    verify_file(src, streamed, verifier="kk", gold_cols=["gold"], response_col="completion", batch_rows=128)
+    assert seen == [128] * 7 + [104]  # never more than one batch of rows graded at a time
+    assert pq.read_table(streamed).equals(pq.read_table(whole))
+    assert pq.ParquetFile(streamed).metadata.num_row_groups == 8  # each batch was written as it was graded
