@@ -85,8 +85,9 @@ class GitRepo:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if parent:
                 self.git("read-tree", parent, env=env)
-            for path in deletes:
-                self.git("update-index", "--force-remove", "--", path, env=env)
+            if deletes:  # mode 0 removes an entry; --force-remove would want a work tree
+                lines = "".join(f"0 {'0' * 40}\t{path}\n" for path in deletes)
+                self.git("update-index", "--index-info", input=lines.encode(), env=env)
             for path, content in adds.items():
                 oid = self.git("hash-object", "-w", "--stdin", input=content).decode().strip()
                 self.git("update-index", "--add", "--cacheinfo", f"100644,{oid},{path}", env=env)
@@ -152,8 +153,10 @@ class Handler(BaseHTTPRequestHandler):
             self.state.requests.append(record)
         try:
             status, payload, headers, raw = self._route(url.path, parse_qs(url.query), body, record)
-        except HubError as exc:
-            headers = {"X-Error-Message": exc.message}
+        except Exception as exc:  # a bug here must reach the client as a 500, not a dropped connection
+            if not isinstance(exc, HubError):
+                exc = HubError(500, f"test server error: {type(exc).__name__}: {exc}")
+            headers = {"X-Error-Message": " ".join(exc.message.split())[:500]}
             if exc.code:
                 headers["X-Error-Code"] = exc.code
             record["status"] = exc.status

@@ -31,6 +31,8 @@ def _writes_since(hub, mark: int) -> list[tuple[str, str]]:
 def test_first_publish_speaks_the_hub_protocol_and_tags_the_commit(tmp_path, hub, api):
     folder = build_folder(tmp_path / "ds", {"main/train": 7, "main/test": 3})
     (folder / "notes.txt").write_text("kept")
+    (folder / ".cache/huggingface").mkdir(parents=True)
+    (folder / ".cache/huggingface/download.lock").write_text("local state")
     result = publish(folder, REPO, api=api, today="2026-01-02")
 
     assert result.status == "published" and result.tag == "v1.0.0"
@@ -48,7 +50,7 @@ def test_first_publish_speaks_the_hub_protocol_and_tags_the_commit(tmp_path, hub
     assert commit["header"]["parentCommit"] == initial  # the head read at the start: no silent overwrite
     assert "toy" in commit["header"]["summary"] and "v1.0.0" in commit["header"]["summary"]
     assert result.content_hash[:16] in commit["header"]["summary"]
-    assert not [p for p in commit["added"] if p.startswith(".cotforge")]
+    assert not [p for p in commit["added"] if p.startswith((".cotforge", ".cache", ".git/"))]
     assert {"README.md", "manifest.json", "versions.json", "notes.txt"} <= set(commit["added"])
     assert writes[3]["json"]["tag"] == "v1.0.0"
     # the tag is a real git tag on that commit, holding the manifest of this version
@@ -73,7 +75,7 @@ def test_publishing_the_same_content_again_sends_nothing(tmp_path, hub, api):
 
 
 def test_new_content_same_version_is_refused_then_bumped(tmp_path, hub, api):
-    publish(build_folder(tmp_path / "v1", {"main/train": 5}), REPO, api=api)
+    publish(build_folder(tmp_path / "v1", {"main/train": 5, "old/train": 1}), REPO, api=api)
     changed = build_folder(tmp_path / "v2", {"main/train": 6, "extra/train": 2})  # still version 1.0.0
     mark = len(hub.requests)
     with pytest.raises(UsageError, match=r"v1\.0\.0 already exists with other content.*immutable.*--bump"):
@@ -87,14 +89,17 @@ def test_new_content_same_version_is_refused_then_bumped(tmp_path, hub, api):
     assert manifest["version"] == "1.1.0"
     card = (changed / "README.md").read_text()
     assert "# toy (v1.1.0)" in card and "| dataset version | 1.1.0 |" in card
-    assert "configs added: extra" in card and "main/train 5 -> 6 rows" in card
+    assert "configs added: extra; configs removed: old; main/train 5 -> 6 rows" in card
     assert card.index("| `v1.1.0`") < card.index("| `v1.0.0`")  # newest first, both listed
     assert card.count("## Versions") == 1
     history = json.loads(_git(hub, "show", "v1.1.0:versions.json"))["versions"]
     assert [e["tag"] for e in history] == ["v1.0.0", "v1.1.0"]
     assert sorted(_git(hub, "tag").split()) == ["v1.0.0", "v1.1.0"]
     # v1.0.0 still holds the old files; the new version's tree no longer has what it dropped
-    assert "data/extra/train-00000-of-00001.parquet" not in _git(hub, "ls-tree", "-r", "--name-only", "v1.0.0")
+    old_shard = "data/old/train-00000-of-00001.parquet"
+    assert old_shard in _git(hub, "ls-tree", "-r", "--name-only", "v1.0.0")
+    assert old_shard not in _git(hub, "ls-tree", "-r", "--name-only", "v1.1.0")
+    assert "data/extra/train-00000-of-00001.parquet" in _git(hub, "ls-tree", "-r", "--name-only", "v1.1.0")
 
 
 def test_bump_patch_minor_major_and_explicit_tag(tmp_path, hub, api):
