@@ -61,6 +61,9 @@ def _register() -> None:
     from cotforge.evals.cli import register as register_eval
 
     register_eval(app)  # eval run, rescore, report, leaderboard, compare
+    from cotforge.trainers.cli import register as register_train
+
+    register_train(app)  # train sft|dpo|grpo|ppo, recipe run
 
 
 _register()
