@@ -20,7 +20,6 @@ are fractions in [0, 1]. References: Chen et al. 2021 (the unbiased pass@k estim
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,17 +147,25 @@ def clustered_stderr(scores: Sequence[float]) -> float:
 
 def bootstrap_ci(scores: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean over questions (seeded: the same input gives the
-    same interval)."""
+    same interval). Resampled with numpy in blocks, so 12k questions x 1,000 resamples is fast."""
+    import numpy as np
+
     q = len(scores)
     if q == 0:
         raise ValueError("bootstrap of no questions")
     if q == 1:
         return (float(scores[0]), float(scores[0]))
-    rng = random.Random(seed)
-    means = sorted(sum(scores[rng.randrange(q)] for _ in range(q)) / q for _ in range(resamples))
+    values = np.asarray(scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    block = max(1, 2_000_000 // q)  # resamples per block: bounded memory
+    means = []
+    for start in range(0, resamples, block):
+        idx = rng.integers(0, q, size=(min(block, resamples - start), q))
+        means.append(values[idx].mean(axis=1))
+    ordered = np.sort(np.concatenate(means))
     lo_i = int(math.floor((1 - level) / 2 * (resamples - 1)))
     hi_i = int(math.ceil((1 + level) / 2 * (resamples - 1)))
-    return (means[lo_i], means[hi_i])
+    return (float(ordered[lo_i]), float(ordered[hi_i]))
 
 
 @dataclass(frozen=True)
