@@ -339,3 +339,39 @@ def test_a_publish_interrupted_after_its_commit_completes_on_rerun(tmp_path, hub
     result = publish(folder, REPO, api=api, today="2026-01-02")
     assert result.status == "published" and result.tag == "v1.0.0"
     assert result.commit == head == _git(hub, "rev-parse", "main").strip()  # the same commit, now tagged
+
+
+def test_pull_of_a_missing_tag_is_one_line(tmp_path, hub, api):
+    publish(build_folder(tmp_path / "v1", {"main/train": 4}), REPO, api=api)
+    with pytest.raises(UsageError, match=r"org/toy: downloading v9\.9\.9 failed \(HTTP 404\)"):
+        pull(REPO, "v9.9.9", tmp_path / "out", api=api)
+
+
+def test_metadata_the_hub_rejects_is_one_line(tmp_path, hub, api):
+    def rejecting(content, *, repo_type=None, token=None):  # what HfApi raises on the Hub's 400 for bad metadata
+        raise ValueError("Invalid metadata in README.md.\n- \"license\" must be one of [apache-2.0, mit, ...]")
+
+    api._validate_yaml = rejecting
+    with pytest.raises(UsageError, match=r'^org/toy: uploading the folder: Invalid metadata in README.md.; "license" must'):
+        publish(build_folder(tmp_path / "v1", {"main/train": 4}), REPO, api=api)
+    assert _git(hub, "tag").split() == []
+
+
+def test_a_tag_created_meanwhile_is_reported(tmp_path, hub, api):
+    real_tag = api.create_tag
+
+    def racing_tag(repo_id, *, tag, revision, **kwargs):  # another publish tags first
+        real_tag(repo_id, tag=tag, revision=revision, **kwargs)
+        return real_tag(repo_id, tag=tag, revision=revision, **kwargs)
+
+    api.create_tag = racing_tag
+    with pytest.raises(UsageError, match="the tag was created meanwhile by another publish"):
+        publish(build_folder(tmp_path / "v1", {"main/train": 4}), REPO, api=api)
+
+
+def test_an_unreachable_endpoint_is_one_line(tmp_path, hub):
+    from huggingface_hub import HfApi
+
+    dead = HfApi(endpoint="http://127.0.0.1:9", token=WRITE_TOKEN)  # discard port: nothing listens
+    with pytest.raises(UsageError, match=r"^org/toy: creating the repo: cannot reach http://127\.0\.0\.1:9 \("):
+        publish(build_folder(tmp_path / "v1", {"main/train": 4}), REPO, api=dead)

@@ -69,9 +69,22 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level errors of whichever HTTP client this huggingface_hub uses (httpx2 from 2.x,
+    httpx from 1.x, requests before)."""
+    import importlib
+
+    found = []
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found) or (ConnectionError,)
+
+
 def hub_call(what: str, repo: str, fn: Callable[[], Any], endpoint: str) -> Any:
     """Run one Hub request; HTTP and connection failures become one line naming the request."""
-    import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
@@ -85,11 +98,17 @@ def hub_call(what: str, repo: str, fn: Callable[[], Any], endpoint: str) -> Any:
                              f"check HF_TOKEN or run `hf auth login`") from None
         if status == 403:
             raise UsageError(f"{repo}: {what}: the token has no write access (403 Forbidden){detail}") from None
+        if status == 409 and what.startswith("creating tag"):
+            raise UsageError(f"{repo}: {what}: the tag was created meanwhile by another publish; "
+                             f"run the command again to see which content it holds") from None
         if status == 412:
             raise UsageError(f"{repo}: {what}: the branch moved since this publish read it (someone else "
                              f"pushed); nothing was overwritten: run the command again") from None
         raise UsageError(f"{repo}: {what} failed (HTTP {status}){detail}") from None
-    except httpx2.TransportError as exc:
+    except ValueError as exc:  # huggingface_hub's own refusals, e.g. "Invalid metadata in README.md" from the Hub
+        lines = [x.strip("- ").strip() for x in str(exc).splitlines() if x.strip()]
+        raise UsageError(f"{repo}: {what}: " + "; ".join(lines)) from None
+    except _transport_errors() as exc:
         raise UsageError(f"{repo}: {what}: cannot reach {endpoint} ({type(exc).__name__}: {exc})") from None
 
 
@@ -261,7 +280,8 @@ def publish(
         "files_hash": local.files_hash,
         "rows": local.rows,
         "first_config": local.first_config,
-        "changes": versions.changes(previous, local.rows) if local.rows else "files changed",
+        "changes": (versions.changes(previous, local.rows) if local.rows
+                    else "files changed" if remote.history else "first version"),
     }
     history = remote.history + [entry]
     card = versions.with_section(card, versions.render_section(repo, history, repo_type))
