@@ -72,7 +72,7 @@ _PHRASE_RE = re.compile(
     r"|\bclosest(?:\s+(?:one|answer|option|choice))?(?:,?\s*which)?\s+is"
     r"|\b(?:choose|select|pick)"
     r"|" + _BELIEF
-    + r"|(?<!\w)(?:" + "|".join(ANSWER_IS_ANCHORS) + r")"
+    + r"|(?<![A-Za-z])(?:" + "|".join(ANSWER_IS_ANCHORS) + r")"
     r")\s*[:：]?\s*" + _HEDGE + _OPTION_WORD
     + _DECO_L + r"\s*(?:option\s+|choice\s+)?" + _LETTER + _DECO_R + _AFTER,
     re.IGNORECASE,

@@ -39,7 +39,9 @@ from typing import Any
 
 from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.cache import LRU
-from cotforge.verifiers.math_text import MAX_DIGITS, gold_problem, prenormalize, restates_question, too_big_to_evaluate
+from cotforge.verifiers.math_text import (
+    MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, restates_question, too_big_to_evaluate,
+)
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
 from cotforge.verifiers.response import extract_with_source, last_boxed, parse_response, to_text
@@ -125,6 +127,8 @@ def _parse_answer(answer: str, source: str) -> list:
     # A phrase such as "5 apples" or "x = 3 and y = 4": LaTeX delimiters would turn words into
     # products of symbols, so prose goes to math-verify's own extraction, formulas in $...$.
     has_words = _WORDS_RE.search(re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", answer)) is not None
+    if has_words:
+        answer = drop_punctuation_in_math(answer)
     first, second = (answer, f"${answer}$") if has_words else (f"${answer}$", answer)
     return _strict_parse(first) or _strict_parse(second)
 
@@ -254,7 +258,7 @@ class MathVerifier:
                 return Verdict(Status.NO_ANSWER, 0.0, None, "the last \\boxed{} is empty or unclosed")
             if not self.fallback:
                 return Verdict(Status.NO_ANSWER, 0.0, None, "no boxed, tagged or stated final answer")
-            answer, source = text[-_FALLBACK_TAIL_CHARS:], "text"
+            answer, source = drop_punctuation_in_math(text[-_FALLBACK_TAIL_CHARS:]), "text"
         elif len(answer) > self.max_answer_chars and len(answer) > 4 * len(gold_str):
             return Verdict(
                 Status.INCORRECT, 0.0, answer[:200] + "...",

@@ -12,6 +12,7 @@ import re
 
 __all__ = [
     "MAX_DIGITS",
+    "drop_punctuation_in_math",
     "gold_problem",
     "prenormalize",
     "restates_question",
@@ -126,6 +127,17 @@ def _strip_delims(s: str) -> str:
         if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
             return s[len(left) : len(s) - len(right)].strip()
     return s
+
+
+_PUNCT_BEFORE_CLOSE_RE = re.compile(r"\$([^$]+?)\s*[.,;:?]+\s*\$|\\\((.+?)\s*[.,;:?]+\s*\\\)")
+
+
+def drop_punctuation_in_math(text: str) -> str:
+    """Sentence punctuation just inside a closing math delimiter, in running text:
+    ``is $\\frac{2}{7}.$`` -> ``is $\\frac{2}{7}$`` (math-verify would not parse the segment)."""
+    if "$" not in text and "\\)" not in text:
+        return text
+    return _PUNCT_BEFORE_CLOSE_RE.sub(lambda m: f"${m.group(1)}$" if m.group(1) is not None else f"\\({m.group(2)}\\)", text)
 
 
 def prenormalize(text: str) -> str:

@@ -280,8 +280,8 @@ ANSWER_LABELS = (
     r"đáp\s+án", r"cevap", r"jawaban", r"antwoord", r"odpowied[źz]",
 )
 _ANSWER_IS_RE = re.compile(
-    r"(?:\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)|(?<!\w)(?:" + "|".join(ANSWER_IS_ANCHORS) + r"))"
-    r"\s*(?:[:：]\s*)?(.+?)(?=\.\s|\.$|。|\n|$)",
+    r"(?:\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)|(?<![A-Za-z])(?:" + "|".join(ANSWER_IS_ANCHORS) + r"))"
+    r"\s*(?:[:：]\s*)?(.+?)(?=\.\s|\.$|。|です|である|\n|$)",
     re.IGNORECASE,
 )
 # "the final answer is" (or its "Final Answer:" label): stated after the boxes, it wins over them.
@@ -359,12 +359,12 @@ def extract_with_source(text: str) -> tuple[str | None, str]:
         return clean_answer(tagged), "answer_tag"
     m = _last_match(_ANSWER_IS_RE, text)
     if m is not None:
-        ans = clean_answer(m.group(1))
+        ans = clean_answer(_leading_math(m.group(1)))
         if ans:
             return ans, "answer_is"
     m = _last_match(_ANSWER_COLON_RE, text)
     if m is not None:
-        ans = clean_answer(m.group(1))
+        ans = clean_answer(_leading_math(m.group(1)))
         if ans:
             return ans, "answer_colon"
     # Bold: only near the end, where models put the result ("So there are **73** ways."); a
@@ -379,6 +379,18 @@ def extract_with_source(text: str) -> tuple[str | None, str]:
     if bare is not None:
         return bare, "bare"
     return None, "none"
+
+
+_LEADING_MATH_RE = re.compile(r"^\s*(\$[^$]+\$|\\\([^$]*?\\\))\s*[,;:]?\s+([^$\\]*)$")
+
+
+def _leading_math(capture: str) -> str:
+    """The math segment that opens a phrase's capture when only prose follows it:
+    "$x^2+1,$ as required" -> "$x^2+1,$" (several segments, "$5$ or $6$", are left whole)."""
+    m = _LEADING_MATH_RE.match(capture)
+    if m and re.search(r"[A-Za-z]", m.group(2)) and not re.search(r"\d", m.group(2)):
+        return m.group(1)
+    return capture
 
 
 def _stated_after_boxes(text: str) -> tuple[str, str] | None:
@@ -406,13 +418,15 @@ def _stated_after_boxes(text: str) -> tuple[str, str] | None:
 # commands, \text{} content or single letters.
 _BARE_MAX_CHARS = 80
 _PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_ONE_WORD_RE = re.compile(r"[A-Za-z]{1,20}")
 _FUNCTION_WORDS = frozenset("sin cos tan cot sec csc log ln exp lim max min gcd lcm mod det arcsin arccos arctan sinh cosh tanh".split())
 
 
 def bare_formula(text: str) -> str | None:
     """``text`` itself when it is a short formula-only response (``t^2-4t+4``, ``$\\dfrac{2}{5}$``,
-    ``\\text{even}``, ``x = 3``), else ``None``: one line of at most 80 characters, with no prose
-    word outside ``\\text{}`` (LaTeX commands and function names such as ``sin`` are not prose)."""
+    ``\\text{even}``, ``x = 3``, a single word such as ``even``), else ``None``: one line of at most
+    80 characters, with no prose word outside ``\\text{}`` (LaTeX commands and function names such
+    as ``sin`` are not prose)."""
     s = text.strip()
     if not s or len(s) > _BARE_MAX_CHARS or "\n" in s or _BOX_RE.search(s):
         return None
@@ -422,7 +436,7 @@ def bare_formula(text: str) -> str | None:
     outside_text = re.sub(r"\\(?:text|textbf|mathrm|mbox|operatorname|mathbf|textit)\s*\{[^{}]*\}", " ", cleaned)
     outside_text = re.sub(r"\\[A-Za-z]+", " ", outside_text)
     words = [w for w in _PROSE_WORD_RE.findall(outside_text) if w.lower() not in _FUNCTION_WORDS]
-    if words:
+    if words and not _ONE_WORD_RE.fullmatch(cleaned):  # a one-word response ("even") is its answer
         return None
     if not re.search(r"[0-9A-Za-z]", outside_text) and "\\text" not in cleaned and "\\" not in cleaned:
         return None
