@@ -174,10 +174,17 @@ def test_a_concurrent_push_makes_publish_fail_instead_of_overwriting(tmp_path, h
         return real_upload(**kwargs)
 
     api.upload_folder = racing_upload
+    folder = build_folder(tmp_path / "b", {"main/train": 2})
+    card = (folder / "README.md").read_text()
     with pytest.raises(UsageError, match="the branch moved since this publish read it"):
-        publish(build_folder(tmp_path / "b", {"main/train": 2}), REPO, api=api, bump="patch")
+        publish(folder, REPO, api=api, bump="patch")
     assert _git(hub, "tag").split() == ["v1.0.0"]
     assert "theirs.txt" in _git(hub, "ls-tree", "--name-only", "main")
+    # the failed publish left the folder as it was, so the same command gives the same version
+    assert json.loads((folder / "manifest.json").read_text())["version"] == "1.0.0"
+    assert (folder / "README.md").read_text() == card
+    api.upload_folder = real_upload
+    assert publish(folder, REPO, api=api, bump="patch").tag == "v1.0.1"
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:

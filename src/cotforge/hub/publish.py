@@ -11,7 +11,9 @@ if needed, read the published tags and their version history, then either
 
 The card uploaded gains a Versions section (every tag with its date, content hash, what changed and
 the exact ``load_dataset(..., revision=tag)`` line), and the repo's ``versions.json`` the same
-history as data. After a successful publish the local card is replaced by the published one.
+history as data. Only after the tag exists does the folder change: its card becomes the published
+one, and its manifest says the version published (``--bump`` / ``--tag``), so a failed publish
+leaves the folder as it was and the same command can simply be run again.
 """
 
 from __future__ import annotations
@@ -168,47 +170,40 @@ def _same_content(local: CheckedFolder, published: dict[str, Any]) -> bool:
 
 
 def _target_version(local: CheckedFolder, tag: str | None, bump: str | None, latest_tag: str | None) -> str:
-    if tag is not None and bump is not None:
-        raise UsageError("--tag and --bump: give one of them")
     if tag is not None:
-        if versions.parse_tag(tag) is None:
-            raise UsageError(f"--tag {tag!r}: expected vX.Y.Z (e.g. v1.0.0)")
         return tag[1:]
     if bump is not None:
         base = [v for v in (local.version, latest_tag[1:] if latest_tag else None) if v]
         start = max(base, key=versions.parse_version) if base else "0.0.0"
         return versions.bump(start, bump)
-    if local.version is None:
-        raise UsageError(f"{local.root}: no {layout.MANIFEST} version to tag: pass --tag vX.Y.Z or --bump patch|minor|major")
     return str(local.version)
 
 
-def set_version(root: Path, manifest: dict[str, Any], card: str | None, new: str) -> tuple[dict[str, Any], str | None]:
-    """Rewrite the folder's metadata for version ``new``: manifest version (and the build hash that
-    includes it, as ``DatasetWriter`` computes it) and the card's title and version row."""
+def with_version(manifest: dict[str, Any], card: str | None, new: str) -> tuple[dict[str, Any], str | None]:
+    """The folder's metadata for version ``new``: manifest version (and the build hash that includes
+    it, as ``DatasetWriter`` computes it) and the card's title and version row. Nothing is written."""
     old = str(manifest["version"])
     manifest = dict(manifest, version=new)
     if {"family", "build_config", "build_hash"} <= manifest.keys():
         manifest["build_hash"] = atomic.stable_hash(
             {"family": manifest["family"], "version": new, "config": manifest["build_config"]}
         )
-    atomic.write_json(root / layout.MANIFEST, manifest)
     if card is not None:
         card = card.replace(f"(v{old})", f"(v{new})", 1).replace(f"| dataset version | {old} |", f"| dataset version | {new} |")
-        atomic.write_text(root / layout.CARD, card)
     return manifest, card
 
 
-def _stage(local: CheckedFolder, card: str, history: str, staging: Path) -> None:
-    """A view of the folder to upload: links to its files, plus the new card and history."""
+def _stage(local: CheckedFolder, rewritten: dict[str, str], staging: Path) -> None:
+    """A view of the folder to upload: links to its files, and the rewritten ones (card, history,
+    manifest) as real files, so the folder itself changes only once the version is published."""
     for rel in local.files:
-        if rel in (layout.CARD, versions.HISTORY_FILE):
+        if rel in rewritten:
             continue
         dest = staging / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.symlink((local.root / rel).resolve(), dest)
-    (staging / layout.CARD).write_text(card, encoding="utf-8")
-    (staging / versions.HISTORY_FILE).write_text(history, encoding="utf-8")
+    for rel, text in rewritten.items():
+        (staging / rel).write_text(text, encoding="utf-8")
 
 
 def publish(
@@ -228,10 +223,16 @@ def publish(
     check_repo_type(repo_type)
     if bump is not None and bump not in versions.BUMPS:
         raise UsageError(f"--bump {bump!r}: use one of {', '.join(versions.BUMPS)}")
+    if tag is not None and bump is not None:
+        raise UsageError("--tag and --bump: give one of them")
+    if tag is not None and versions.parse_tag(tag) is None:
+        raise UsageError(f"--tag {tag!r}: expected vX.Y.Z (e.g. v1.0.0)")
     try:
         local = check_folder(folder, repo_type)  # nothing is sent for an unfit folder
     except FolderRefused as exc:
         raise FolderRefused(f"not published: {exc}") from None
+    if local.version is None and tag is None and bump is None:
+        raise UsageError(f"{local.root}: no {layout.MANIFEST} version to tag: pass --tag vX.Y.Z or --bump patch|minor|major")
     token = resolve_token(token)
     if api is None:
         from huggingface_hub import HfApi
@@ -266,9 +267,11 @@ def publish(
         raise UsageError(f"{repo}: {new_tag} is older than the latest published {latest_tag}; "
                          f"publish with --bump patch|minor|major")
 
-    card = local.card
-    if local.manifest is not None and str(local.manifest.get("version")) != version:
-        local.manifest, card = set_version(local.root, local.manifest, card, version)
+    card, manifest = local.card, local.manifest
+    rewritten: dict[str, str] = {}
+    if manifest is not None and str(manifest.get("version")) != version:
+        manifest, card = with_version(manifest, card, version)
+        rewritten[layout.MANIFEST] = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"  # as atomic.write_json
     if card is None:
         card = f"# {repo}\n"
     previous = remote.history[-1]["rows"] if remote.history else None
@@ -285,12 +288,14 @@ def publish(
     }
     history = remote.history + [entry]
     card = versions.with_section(card, versions.render_section(repo, history, repo_type))
-    name = (local.manifest or {}).get("name") or local.root.resolve().name
+    rewritten[layout.CARD] = card
+    rewritten[versions.HISTORY_FILE] = versions.history_json(history)
+    name = (manifest or {}).get("name") or local.root.resolve().name
     message = f"{name} {new_tag} (content {local.content_hash[:16]})"
     description = f"Published by cotforge. content_hash {local.content_hash}\nfiles_hash {local.files_hash}\n{entry['changes']}"
 
     with tempfile.TemporaryDirectory(prefix="cotforge-publish-") as tmp:
-        _stage(local, card, versions.history_json(history), Path(tmp))
+        _stage(local, rewritten, Path(tmp))
         info = call("uploading the folder", lambda: api.upload_folder(
             repo_id=repo, folder_path=tmp, repo_type=repo_type, commit_message=message,
             commit_description=description, parent_commit=remote.head, delete_patterns="*", token=token,
@@ -299,7 +304,10 @@ def publish(
     call(f"creating tag {new_tag}", lambda: api.create_tag(
         repo, tag=new_tag, revision=commit, repo_type=repo_type, tag_message=message, token=token,
     ))
-    atomic.write_text(local.root / layout.CARD, card)  # the folder now documents its published versions
+    # only now does the folder change: it says the version it was published as, and lists the versions
+    if layout.MANIFEST in rewritten:
+        atomic.write_text(local.root / layout.MANIFEST, rewritten[layout.MANIFEST])
+    atomic.write_text(local.root / layout.CARD, card)
     line = versions.load_line(repo, new_tag, local.first_config, repo_type)
     return PublishResult("published", repo, repo_type, new_tag, commit, local.content_hash, line,
                          f"{repo}: published {new_tag} (commit {commit[:12]}, content {local.content_hash[:16]})")
