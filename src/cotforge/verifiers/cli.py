@@ -113,7 +113,7 @@ def _suffix(path: Path) -> str:
 JSONL_TYPES = (".jsonl", ".jsonl.gz", ".ndjson", ".json")
 
 #: Rows read, graded and written at a time: memory stays bounded by this, not by the input's size.
-BATCH_ROWS = 2048
+BATCH_ROWS = 1024
 
 
 def _iter_jsonl(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
