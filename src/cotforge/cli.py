@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"error: {message}", err=True)
         return 2
+    except UnicodeDecodeError as exc:
+        # a binary file where text was expected; readers that know the file and row say so themselves
+        typer.echo(f"error: an input is not UTF-8 text ({exc.reason} at byte {exc.start}); is it a binary file?", err=True)
+        return 2
     except Exception as exc:
         # click usage errors (bad option names, wrong types); typer ships its own copy of click,
         # so recognise them by behaviour rather than by class.

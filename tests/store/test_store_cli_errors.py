@@ -71,3 +71,18 @@ def test_only_machine_errors_are_turned_into_one_line():
     assert msg.startswith("Error writing bytes to file.") and "\n" not in msg
     assert environment_error_message(OSError(errno.ECONNREFUSED, "refused")) is None
     assert environment_error_message(ValueError("bug")) is None
+
+
+def test_a_binary_file_read_as_text_anywhere_is_one_line(tmp_path, capsys, monkeypatch):
+    """The fallback for readers that do not name the file themselves (cotforge.cli.main)."""
+    import cotforge.store.query as query
+
+    blob = tmp_path / "replay.jsonl"
+    blob.write_bytes(b"\xff\xfe\x00\x01binary")
+
+    def read_as_text(*a, **k):
+        return blob.read_text(encoding="utf-8")
+
+    monkeypatch.setattr(query, "run_query", read_as_text)
+    assert main(["query", str(tmp_path), "SELECT 1"]) == 2
+    assert "not UTF-8 text" in one_line(capsys)
