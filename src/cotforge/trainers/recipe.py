@@ -3,11 +3,12 @@
 A recipe file has ``name``, ``stages`` (a list; each has ``name`` and ``kind``) and optionally
 ``tiny`` (per-stage overrides that ``--tiny`` merges in, for a CPU run with the tiny model; ``model``,
 ``data``, ``input``, ``inputs``, ``rewards`` and ``benches`` are replaced whole, not merged).
-Kinds: ``kk_build``, ``distill``, ``pairs`` (datagen), ``sft``, ``dpo``, ``grpo``, ``ppo``
+A stage with ``tiny_only: true`` runs only with ``--tiny`` (stand-in data). Kinds: ``kk_build``, ``distill``, ``pairs`` (datagen), ``sft``, ``dpo``, ``grpo``, ``ppo``
 (training), ``eval`` (the eval harness). A value ``{from: STAGE}`` (in ``model``, ``data``,
 ``input``, ``inputs`` or an eval's ``data``) is that stage's output folder, with the mapping's
 other keys (``config``, ``split``, ``limit``) kept; ``model: tiny`` is the tiny test model, built
-in the run folder.
+in the run folder. A distill stage with ``backend: constructed_cot`` replays the K&K puzzles'
+constructed chain of thought as a known-correct teacher (CPU runs).
 
 Every stage writes into ``<out>/<stage name>``. Rerunning resumes: datagen and eval stages resume
 or verify their own folders, a finished training stage with the same config is skipped (another
@@ -28,6 +29,9 @@ from cotforge.errors import UsageError
 TRAIN_KINDS = ("sft", "dpo", "grpo", "ppo")
 KINDS = ("kk_build", "distill", "pairs", *TRAIN_KINDS, "eval")
 #: Keys that a ``tiny`` override replaces instead of merging into.
+#: A distill ``backend`` that replays each K&K puzzle's constructed CoT (the ``cot`` column): a
+#: known-correct teacher for CPU runs, where the tiny model never answers right.
+CONSTRUCTED_COT = "constructed_cot"
 REPLACED = ("model", "data", "input", "inputs", "rewards", "benches")
 
 
@@ -51,7 +55,10 @@ def load_recipe(path: str | Path, *, tiny: bool = False, overrides: Sequence[str
         names.append(st["name"])
     if len(set(names)) != len(names):
         raise UsageError(f"{where}: stage names must be distinct")
-    by_name = {st["name"]: dict(st) for st in stages}
+    if not tiny:  # stand-in stages (e.g. K&K puzzles for math problems) that only a --tiny run needs
+        stages = [st for st in stages if not st.get("tiny_only")]
+        names = [st["name"] for st in stages]
+    by_name = {st["name"]: {k: v for k, v in st.items() if k != "tiny_only"} for st in stages}
     if tiny:
         extra = recipe.get("tiny") or {}
         if not isinstance(extra, Mapping):
@@ -133,17 +140,57 @@ def _distill(st: dict[str, Any], out: Path, run: Path, done, where: str) -> dict
     model = st.pop("model", None)
     if model == "tiny":
         model = _tiny_model(run)
+    backend = st.pop("backend", "vllm")
+    cot_teacher = backend == CONSTRUCTED_COT
+    if cot_teacher:
+        backend, model = "replay", str(run / f"{out.name}-constructed-cot.jsonl")
     if isinstance(st.get("finish_reasons"), list):
         st["finish_reasons"] = tuple(st["finish_reasons"])
     try:
-        cfg = config_from_preset(st.pop("preset", None), backend=st.pop("backend", "vllm"), model=model,
+        cfg = config_from_preset(st.pop("preset", None), backend=backend, model=model,
                                  sampling=st.pop("sampling", None), **st)
     except TypeError as exc:
         raise UsageError(f"{where}: {exc}") from None
+    if cot_teacher:
+        _constructed_cot_records(raw, run, done, where, problems, cfg, Path(model))
     manifest = distill(problems, out, cfg, inputs=records)
     stats = manifest.get("stats", {})
     return {"completions": stats.get("completions"), "accepted": stats.get("accepted"),
             "content_hash": manifest["content_hash"]}
+
+
+def _constructed_cot_records(raw: Any, run: Path, done, where: str, problems: list, cfg: Any, path: Path) -> None:
+    """Replay records answering each K&K problem with its puzzle's constructed CoT (a known-correct teacher)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from cotforge.datagen.distill import make_items
+    from cotforge.store.atomic import write_text
+    from cotforge.store.dataset import split_paths
+
+    cots: dict[str, tuple[str, str]] = {}
+    for item in raw if isinstance(raw, list) else [raw]:
+        spec = _resolve(item, run, done, where)
+        spec = spec if isinstance(spec, Mapping) else {"path": spec}
+        key = f"{spec.get('config')}/{spec.get('split', 'train')}"
+        files = split_paths(spec["path"]).get(key)
+        if not files:
+            raise UsageError(f"{where}: backend {CONSTRUCTED_COT} needs K&K inputs with config and split ({key} not found)")
+        for f in files:
+            t = pq.read_table(f, columns=["quiz", "cot", "answer"])
+            for quiz, cot, answer in zip(*(t.column(c).to_pylist() for c in ("quiz", "cot", "answer"))):
+                cots[quiz] = (cot, answer)
+    items, _ = make_items(problems, cfg)
+    lines = []
+    for it in items:
+        if it.problem not in cots:
+            raise UsageError(f"{where}: backend {CONSTRUCTED_COT}: a problem has no constructed CoT (not a K&K row)")
+        cot, answer = cots[it.problem]
+        text = f"<think>\n{cot.strip()}\n</think>\n<answer>\n{answer}\n</answer>"
+        lines.append(json.dumps({"prompt_id": it.prompt_id, "sample_index": 0, "completion": text,
+                                 "finish_reason": "stop", "model": "constructed-cot"}))
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _pairs(st: dict[str, Any], out: Path, run: Path, done, where: str) -> dict[str, Any]:
