@@ -233,3 +233,25 @@ def test_cosine_of_a_hack_is_never_above_the_wrong_floor():
     best_wrong = max(R.cosine_scaled_reward(False, t, 1000) for t in range(0, 984))
     assert best_wrong <= 0.0 < 1.0 <= worst_right
     assert math.isclose(R.cosine_scaled_reward(False, 0, 1000), -10.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Restating the problem is not an answer (the guard is on in rewards)
+
+
+@pytest.mark.parametrize(
+    "question,restated,gold,right",
+    [
+        (r"Compute $\dbinom{8}{4}$.", r"\boxed{\dbinom{8}{4}}", "70", r"\boxed{70}"),
+        (r"Evaluate $\sqrt{3^2 + 4^2}$.", r"\boxed{\sqrt{3^2 + 4^2}}", "5", r"\boxed{5}"),
+    ],
+)
+def test_rewards_refuse_a_restated_question(question, restated, gold, right):
+    f = R.correctness_reward_func("math")
+    assert f(prompts=[question, question], completions=[restated, right], answer=[gold, gold]) == [0.0, 1.0]
+    chat = [[{"role": "user", "content": question}]] * 2
+    assert f(prompts=chat, completions=[restated, right], answer=[gold, gold]) == [0.0, 1.0]
+    g = R.correctness_reward_func("math", question="problem")
+    assert g(prompts=["x", "x"], completions=[restated, right], answer=[gold, gold], problem=[question] * 2) == [0.0, 1.0]
+    with pytest.raises(KeyError, match="problem"):
+        g(prompts=["x"], completions=[restated], answer=[gold])

@@ -9,8 +9,8 @@ mutable state besides a lazily built verifier (created under a lock), so they ar
 from several threads at once.
 
 Rewards grade strictly: the math and TheoremQA verifiers run with ``fallback=False`` (an unmarked
-response is not graded by its last number) unless ``verifier_options`` says otherwise, and a
-``question`` column (when named) is passed to verifiers that guard against restating the problem.
+response is not graded by its last number) unless ``verifier_options`` says otherwise, and the
+question (the prompt, or a named column) is passed to verifiers that refuse an answer restating it.
 ``None`` means "this row cannot be graded" (TRL leaves it out); a row on which *every* reward
 function returns ``None`` gets no advantage in TRL 1.16. Since TRL sums the others with nansum,
 :func:`combined_reward_func` folds several terms into one that is ``None`` for the whole row when
@@ -204,15 +204,36 @@ def _warn_errors(verdicts: Sequence[Verdict], name: str) -> None:
                     name, len(errors), len(verdicts), errors[0].reason[:200])
 
 
+QuestionSpec = bool | str | None
+
+
+def _prompt_text(prompt: Any) -> str | None:
+    """A prompt's text: the string itself, or the user turns of a conversation joined."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, (list, tuple)):
+        parts = [to_text(m.get("content")) or "" for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return "\n".join(parts) or None
+    return None
+
+
+def _question_of(question: QuestionSpec, prompts: Any, rows: list[dict[str, Any]], i: int) -> str | None:
+    if isinstance(question, str):
+        if question not in rows[i]:
+            raise KeyError(f"reward function needs the dataset column {question!r} (questions); columns passed: {sorted(rows[i])}")
+        return to_text(rows[i][question])
+    return _prompt_text(prompts[i]) if prompts is not None else None
+
+
 def _grade(
     lazy: _LazyVerifier, prompts: Any, completions: Sequence[Any], columns: Mapping[str, Any], get_gold,
-    *, truncated: Sequence[bool], think: _ThinkDetector, question: str | None, workers: int | None,
+    *, truncated: Sequence[bool], think: _ThinkDetector, question: QuestionSpec, workers: int | None,
 ) -> list[Verdict]:
     n = len(completions)
     rows = _rows(n, columns)
     golds = [get_gold(r) for r in rows]
     kw: list[dict[str, Any]] = []
-    ask_question = question is not None and lazy.takes_question()
+    ask_question = question not in (None, False) and lazy.takes_question()
     for i in range(n):
         k: dict[str, Any] = {}
         if truncated[i]:
@@ -220,9 +241,7 @@ def _grade(
         if lazy.name == "kk":
             k["prompt_opens_think"] = think(prompts, i)
         if ask_question:
-            if question not in rows[i]:
-                raise KeyError(f"reward function needs the dataset column {question!r} (questions); columns passed: {sorted(rows[i])}")
-            k["question"] = rows[i][question]
+            k["question"] = _question_of(question, prompts, rows, i)
         kw.append(k)
     verdicts = grade_batch(lazy.get(), golds, list(completions), kw, workers=workers)
     _warn_errors(verdicts, lazy.name)
@@ -238,7 +257,7 @@ def correctness_reward_func(
     use_verdict_score: bool = False,
     verifier_options: Mapping[str, Any] | None = None,
     max_completion_length: int | None = None,
-    question: str | None = None,
+    question: QuestionSpec = True,
     prompt_opens_think: bool | None = None,
     tokenizer: Any = None,
     chat_template: str | None = None,
@@ -250,8 +269,9 @@ def correctness_reward_func(
     ``use_verdict_score`` returns the verifier's own score (e.g. ``kk`` with
     ``verifier_options={"scoring": "logic_rl"}``) instead of ``correct``/``incorrect``.
     ``max_completion_length``: completions whose ``completion_ids`` reach it are graded as
-    truncated. ``question``: the column holding the problem text, for verifiers that refuse an
-    answer restating it. ``prompt_opens_think`` / ``tokenizer`` / ``chat_template``: how to tell
+    truncated. ``question``: for verifiers that refuse an answer restating the problem
+    (``math``: ``restates_question``): ``True`` (default) reads it from the prompt, a string names
+    the column holding it, ``False`` turns the guard off. ``prompt_opens_think`` / ``tokenizer`` / ``chat_template``: how to tell
     that the prompt opened ``<think>`` (K&K). Grading goes through :func:`grade_batch`, ``workers``
     at a time (``None``: one per CPU). Returns ``None`` where the item cannot be graded.
     """
@@ -319,7 +339,7 @@ def cosine_reward_func(
     exceed: float = -10.0,
     margin: int = 16,
     verifier_options: Mapping[str, Any] | None = None,
-    question: str | None = None,
+    question: QuestionSpec = True,
     prompt_opens_think: bool | None = None,
     tokenizer: Any = None,
     chat_template: str | None = None,
