@@ -86,7 +86,7 @@ CASES = [
     pytest.param("```python\nexit()\n```", Status.INCORRECT, "TypeError", id="exit-builtin-disabled"),
     pytest.param("```python\nimport os\nos.fork()\n```", Status.INCORRECT, "TypeError", id="fork-disabled"),
     pytest.param("```python\nimport os\nos.system('echo hi')\n```", Status.INCORRECT, "TypeError", id="system-disabled"),
-    pytest.param("```python\nimport subprocess\nsubprocess.run(['true'])\n```", Status.INCORRECT, "TypeError", id="subprocess-disabled"),
+    pytest.param("```python\nimport subprocess\nsubprocess.run(['true'])\n```", Status.INCORRECT, "ModuleNotFoundError", id="subprocess-disabled"),
     pytest.param("```python\nimport ctypes\n```", Status.INCORRECT, "ModuleNotFoundError", id="ctypes-blocked"),
     pytest.param(
         "```python\ndef add(a, b):\n    with open('big', 'w') as f:\n        f.write('x' * (64 * 1024 * 1024))\n    return a + b\n```",
@@ -150,13 +150,14 @@ def test_destructive_calls_cannot_touch_files(fast, tmp_path):
 
 
 @pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0), reason="privilege drop only applies to root")
-def test_root_drops_to_nobody_when_python_is_world_readable():
-    v = CodeVerifier(python="/usr/bin/python3", timeout=5.0, use_reference=False)
-    if v.sandbox_user != "nobody":
-        pytest.skip("/usr/bin/python3 is missing or not readable by nobody")
-    gold = dict(ADD, test="def check(candidate):\n    import os\n    assert os.getuid() == 65534\n    assert candidate(1, 2) == 3\n")
-    verdict = v.verify(gold, "    return a + b\n")
-    assert verdict.correct and verdict.details["sandbox_user"] == "nobody"
+def test_root_runs_candidate_and_tests_under_two_fresh_uids(fast):
+    # This interpreter lives under a 0700 /root here: the drop must work anyway.
+    gold = dict(ADD, test="def check(candidate):\n    import os, json\n    assert os.getuid() != 0\n"
+                          "    assert candidate(1, 2) == 3\n")
+    body = "```python\nimport os\ndef add(a, b):\n    assert os.getuid() not in (0, 65534), os.getuid()\n    return a + b\n```"
+    verdict = fast.verify(gold, body)
+    assert verdict.correct, verdict
+    assert verdict.details["sandbox_user"] == "sandbox uid" and "uid" in verdict.details["sandbox"]
 
 
 def test_reference_scales_the_timeout():

@@ -45,127 +45,24 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import json
 import keyword
-import math
-import os
 import re
-import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
-import time
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from cotforge.verifiers.base import Status, Verdict
+from cotforge.verifiers.code_sandbox import RunResult, Sandbox, SandboxUnavailable
 from cotforge.verifiers.response import parse_response, to_text
 
-__all__ = ["CodeVerifier", "RunResult", "build_program", "extract_code", "gold_problem"]
-
-_NOBODY = 65534
-
-# The child: reads the nonce and its settings from stdin, limits itself, disables destructive
-# functions, runs the program, and writes one JSON result. References the candidate could
-# replace (json.dumps, the result file, os._exit) are bound before the candidate runs.
-_HARNESS = r'''
-import sys, os, json, resource, signal, traceback, builtins, faulthandler
-
-def _limit(name, soft, hard=None):
-    res = getattr(resource, name, None)
-    if res is None or soft is None:
-        return
-    try:
-        resource.setrlimit(res, (soft, soft if hard is None else hard))
-    except (ValueError, OSError):
-        pass
-
-def _guard():
-    faulthandler.disable()
-    import shutil, subprocess
-    builtins.exit = None
-    builtins.quit = None
-    for name in ("kill", "killpg", "system", "putenv", "unsetenv", "remove", "removedirs", "rmdir", "fchdir",
-                 "setuid", "setgid", "setsid", "setpgid", "fork", "forkpty", "vfork", "rename", "renames",
-                 "truncate", "ftruncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown", "chroot",
-                 "lchflags", "lchmod", "lchown", "chdir", "execv", "execve", "execl", "execle", "execlp",
-                 "execlpe", "execvp", "execvpe", "spawnv", "spawnve", "spawnl", "spawnle", "spawnlp",
-                 "spawnlpe", "spawnvp", "spawnvpe", "popen", "posix_spawn", "posix_spawnp", "link", "symlink",
-                 "mkfifo", "mknod", "plock", "nice"):
-        if hasattr(os, name):
-            setattr(os, name, None)
-    for name in ("rmtree", "move", "chown", "copytree"):
-        setattr(shutil, name, None)
-    subprocess.Popen = None
-    for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing", "ctypes", "pty",
-                "posix", "_posixsubprocess", "_ctypes"):
-        sys.modules[mod] = None
-
-def _main():
-    nonce = sys.stdin.readline().strip()
-    cfg = json.loads(sys.stdin.readline())
-    out = open(cfg["result"], "w")
-    with open(cfg["program"], encoding="utf-8") as f:
-        source = f.read()
-    dumps, write, flush, exit_now = json.dumps, out.write, out.flush, os._exit
-    fmt_exc = traceback.format_exception_only
-
-    def report(ok, error=""):
-        write(dumps({"nonce": nonce, "ok": ok, "error": error[-2000:]}))
-        flush()
-        exit_now(0)
-
-    if cfg.get("drop_to") is not None and os.geteuid() == 0:
-        try:
-            os.setgroups([])
-            os.setgid(cfg["drop_to"])
-            os.setuid(cfg["drop_to"])
-        except OSError:
-            pass
-    _limit("RLIMIT_CORE", 0)
-    _limit("RLIMIT_FSIZE", cfg["fsize"])
-    _limit("RLIMIT_CPU", cfg["cpu"], cfg["cpu"] + 1)
-    _limit("RLIMIT_NOFILE", 256)
-    _limit("RLIMIT_AS", cfg["as"])
-    _limit("RLIMIT_NPROC", 0)
-    try:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise instead of killing
-    except (AttributeError, ValueError):
-        pass
-    try:
-        code = compile(source, "<candidate>", "exec")
-    except BaseException as exc:
-        report(False, "".join(fmt_exc(type(exc), exc)).strip())
-    _guard()
-    try:
-        exec(code, {"__name__": "__main__", "__builtins__": builtins})
-    except BaseException as exc:
-        report(False, "".join(fmt_exc(type(exc), exc)).strip() or type(exc).__name__)
-    report(True)
-
-_main()
-'''
+__all__ = ["CodeVerifier", "RunResult", "SandboxUnavailable", "build_program", "candidate_program", "extract_code",
+           "gold_problem"]
 
 _FENCE_RE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PY_LANGS = {"python", "py", "python3", "py3", ""}
 _ANSWER_TAG_RE = re.compile(r"<(/?)answer>", re.IGNORECASE)
 _ANSWER_CLOSE_RE = re.compile(r"</answer>", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Outcome of one subprocess run."""
-
-    passed: bool
-    timed_out: bool
-    error: str
-    wall_s: float
-    returncode: int | None
-    stderr_tail: str = ""
 
 
 def _defines(code: str, entry_point: str | None) -> bool:
@@ -207,22 +104,27 @@ def extract_code(response: Any, entry_point: str | None = None) -> tuple[str | N
 
 
 def build_program(gold: Mapping[str, Any], code: str) -> str:
-    """Prompt + candidate + tests + ``check(entry_point)``, as HumanEval runs them."""
+    """Prompt + candidate + tests + ``check(entry_point)``, as HumanEval runs them (one file; the
+    sandbox runs the first part and the tests in separate processes, see the module docstring)."""
+    return f"{candidate_program(gold, code)}\n\n{gold['test']}\n\ncheck({gold['entry_point']})\n"
+
+
+def candidate_program(gold: Mapping[str, Any], code: str) -> str:
+    """What the candidate process runs: the prompt (helpers, imports) + the candidate's code."""
     prompt = gold.get("prompt") or ""
     entry = gold["entry_point"]
     if _defines(code, entry) or not prompt:
-        body = prompt + ("\n\n" if prompt else "") + code
-    else:
-        body = prompt + code
-        first = next((ln for ln in code.splitlines() if ln.strip()), "")
-        if first and not first[:1].isspace():
-            try:
-                compile(body, "<candidate>", "exec")
-            except SyntaxError:  # a body-only completion whose indentation was stripped
-                body = prompt + textwrap.indent(code, "    ")
-            except Exception:
-                pass
-    return f"{body}\n\n{gold['test']}\n\ncheck({entry})\n"
+        return prompt + ("\n\n" if prompt else "") + code
+    body = prompt + code
+    first = next((ln for ln in code.splitlines() if ln.strip()), "")
+    if first and not first[:1].isspace():
+        try:
+            compile(body, "<candidate>", "exec")
+        except SyntaxError:  # a body-only completion whose indentation was stripped
+            body = prompt + textwrap.indent(code, "    ")
+        except Exception:
+            pass
+    return body
 
 
 def gold_problem(gold: Any) -> str | None:
@@ -291,16 +193,19 @@ def _one_line(exc: BaseException) -> str:
 
 
 class CodeVerifier:
-    """Executes candidate code against the gold's tests; see the module docstring.
+    """Executes candidate code against the gold's tests; see the module docstring for exactly what
+    the sandbox contains and what it does not.
 
     ``timeout``: wall seconds when there is no reference solution. ``reference_factor``,
     ``min_timeout``, ``max_timeout``: the timeout scaled from the reference's run time.
-    ``memory_mb``: RLIMIT_AS of the child (``None`` = unlimited). ``drop_privileges``: when
-    running as root, run the candidate as ``nobody`` (default True).
+    ``memory_mb``: RLIMIT_AS of each sandbox process (``None`` = unlimited). ``network``: keep
+    the network (default False: an empty network namespace as root, no TCP under Landlock).
+    ``allow_unsandboxed``: where no confinement is possible, run candidates as the current user
+    anyway (a warning is logged at most once a minute) instead of an ``error`` verdict.
     """
 
     name = "code"
-    version = "1"
+    version = "2"
     #: Each candidate already runs in its own killable subprocess: batch callers grade these
     #: concurrently with threads rather than inside the verifier worker pool.
     isolated = True
@@ -315,7 +220,8 @@ class CodeVerifier:
         reference_factor: float = 4.0,
         min_timeout: float = 2.0,
         max_timeout: float = 30.0,
-        drop_privileges: bool = True,
+        network: bool = False,
+        allow_unsandboxed: bool = False,
         python: str | None = None,
     ):
         for label, value in (("timeout", timeout), ("min_timeout", min_timeout), ("max_timeout", max_timeout)):
@@ -334,18 +240,16 @@ class CodeVerifier:
         self.reference_factor = float(reference_factor)
         self.min_timeout = float(min_timeout)
         self.max_timeout = float(max_timeout)
-        self.drop_privileges = drop_privileges
         self.python = python or sys.executable
+        self.sandbox = Sandbox(self.python, allow_unsandboxed=allow_unsandboxed, network=network)
         self._ref_cache: dict[str, tuple[float | None, str]] = {}
         self._ref_lock = threading.Lock()
-        self._drop_ok: bool | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Picklable (Ray tasks, process pools): the lock and the caches stay behind.
         state = dict(self.__dict__)
         state.pop("_ref_lock", None)
         state["_ref_cache"] = {}
-        state["_drop_ok"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -354,99 +258,19 @@ class CodeVerifier:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _can_drop(self) -> bool:
-        """Whether the child can run as ``nobody``: we are root and ``nobody`` can read the
-        interpreter and its libraries (a pyenv under a 0700 /root cannot be)."""
-        if not self.drop_privileges or not hasattr(os, "geteuid") or os.geteuid() != 0:
-            return False
-        with self._ref_lock:
-            if self._drop_ok is None:
-                self._drop_ok = _world_readable_python(self.python)
-            return self._drop_ok
-
     @property
     def sandbox_user(self) -> str:
-        """Who candidates run as: ``nobody`` after a privilege drop, else the current user."""
-        if self._can_drop():
-            return "nobody"
-        return "root" if hasattr(os, "geteuid") and os.geteuid() == 0 else str(os.getuid())
+        """Who candidates run as: ``"sandbox uid"`` (a fresh uid per run) or the current user."""
+        return self.sandbox.user
 
-    def run(self, program: str, timeout: float) -> RunResult:
-        """Run ``program`` once in the sandbox with a wall-clock ``timeout`` (seconds)."""
-        tmp = tempfile.mkdtemp(prefix="cotforge-code-")
-        drop_to = _NOBODY if self._can_drop() else None
-        try:
-            if drop_to is not None:
-                os.chown(tmp, drop_to, drop_to)
-            prog_path = os.path.join(tmp, "program.py")
-            harness_path = os.path.join(tmp, "harness.py")
-            result_path = os.path.join(tmp, "result.json")
-            with open(prog_path, "w", encoding="utf-8") as f:
-                f.write(program)
-            with open(harness_path, "w", encoding="utf-8") as f:
-                f.write(_HARNESS)
-            nonce = secrets.token_hex(16)
-            cfg = {
-                "program": prog_path,
-                "result": result_path,
-                "fsize": self.file_size_mb * 1024 * 1024,
-                "cpu": int(math.ceil(timeout)) + 1,
-                "as": self.memory_mb * 1024 * 1024 if self.memory_mb else None,
-                "drop_to": drop_to,
-            }
-            payload = (nonce + "\n" + json.dumps(cfg) + "\n").encode()
-            env = {
-                "PATH": "/usr/local/bin:/usr/bin:/bin",
-                "LANG": "C.UTF-8",
-                "HOME": tmp,
-                "TMPDIR": tmp,
-                "PYTHONHASHSEED": "0",
-                "OMP_NUM_THREADS": "1",
-            }
-            stderr_path = os.path.join(tmp, "stderr.txt")
-            start = time.monotonic()
-            timed_out = False
-            with open(os.devnull, "wb") as devnull, open(stderr_path, "wb") as err:
-                proc = subprocess.Popen(
-                    [self.python, "-I", "-B", harness_path],
-                    stdin=subprocess.PIPE,
-                    stdout=devnull,
-                    stderr=err,
-                    cwd=tmp,
-                    env=env,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-                try:
-                    proc.communicate(input=payload, timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                finally:
-                    _kill_group(proc)
-            wall = time.monotonic() - start
-            stderr_tail = _tail(stderr_path)
-            result = _read_result(result_path, nonce)
-            if timed_out:
-                return RunResult(False, True, f"timed out after {timeout:.1f}s", wall, proc.returncode, stderr_tail)
-            if result is None:
-                rc = proc.returncode
-                if rc is not None and rc < 0:
-                    sig = -rc
-                    what = {
-                        signal.SIGXCPU: "CPU time limit exceeded",
-                        signal.SIGKILL: "killed (SIGKILL)",
-                        signal.SIGSEGV: "crashed (SIGSEGV)",
-                    }.get(sig, f"killed by signal {sig}")
-                    if sig == signal.SIGXCPU:
-                        return RunResult(False, True, what, wall, rc, stderr_tail)
-                    return RunResult(False, False, what, wall, rc, stderr_tail)
-                last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
-                why = f"exited (code {rc}) before the tests finished" + (f": {last}" if last else "")
-                return RunResult(False, False, why, wall, rc, stderr_tail)
-            ok, error = result
-            return RunResult(ok, False, error, wall, proc.returncode, stderr_tail)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    def run(self, gold: Mapping[str, Any], code: str, timeout: float) -> RunResult:
+        """Run ``code`` against ``gold``'s tests once in the sandbox with a wall-clock ``timeout``.
+        Raises :class:`SandboxUnavailable` where candidates cannot be confined (see the module)."""
+        return self.sandbox.run(
+            prompt=gold.get("prompt") or "", program=candidate_program(gold, code), test=gold["test"],
+            entry_point=gold["entry_point"], timeout=timeout, memory_mb=self.memory_mb,
+            file_size_mb=self.file_size_mb,
+        )
 
     def _reference_timeout(self, gold: Mapping[str, Any]) -> tuple[float | None, str]:
         """(timeout, "") scaled from the canonical solution, or (None, why) when it fails."""
@@ -456,7 +280,7 @@ class CodeVerifier:
             hit = self._ref_cache.get(key)
         if hit is not None:
             return hit
-        res = self.run(program, self.max_timeout)
+        res = self.run(gold, gold["canonical_solution"], self.max_timeout)
         if res.passed:
             out = (min(self.max_timeout, max(self.min_timeout, self.reference_factor * res.wall_s)), "")
         else:
@@ -470,6 +294,8 @@ class CodeVerifier:
     def verify(self, gold: Any, response: Any, **kwargs: Any) -> Verdict:
         try:
             return self._verify(gold, response, **kwargs)
+        except SandboxUnavailable as exc:
+            return Verdict(Status.ERROR, 0.0, None, str(exc))
         except OSError as exc:
             return Verdict(Status.ERROR, 0.0, None, f"could not run the sandbox: {exc}")
         except Exception as exc:  # pragma: no cover - never raise on model output
@@ -491,12 +317,13 @@ class CodeVerifier:
             if scaled is None:
                 return Verdict(Status.UNPARSABLE_GOLD, 0.0, code, why)
             timeout = scaled
-        res = self.run(build_program(gold, code), timeout)
+        res = self.run(gold, code, timeout)
         details = {
             "source": source,
             "timeout_s": round(timeout, 3),
             "wall_s": round(res.wall_s, 3),
             "sandbox_user": self.sandbox_user,
+            "sandbox": list(res.layers),
         }
         if res.stderr_tail:
             details["stderr_tail"] = res.stderr_tail
@@ -505,66 +332,3 @@ class CodeVerifier:
         if res.timed_out:
             return Verdict(Status.TIMEOUT, 0.0, code, res.error, details)
         return Verdict(Status.INCORRECT, 0.0, code, res.error or "tests failed", details)
-
-
-def _others_can_read(path: str) -> bool:
-    """Every directory on the way has o+x and the target o+r (ACLs aside)."""
-    path = os.path.realpath(path)
-    parts = path.split(os.sep)
-    cur = os.sep
-    try:
-        for part in parts[1:]:
-            if not os.stat(cur).st_mode & 0o001:
-                return False
-            cur = os.path.join(cur, part)
-        mode = os.stat(cur).st_mode
-    except OSError:
-        return False
-    return bool(mode & 0o004) and (not os.path.isdir(cur) or bool(mode & 0o001))
-
-
-def _world_readable_python(python: str) -> bool:
-    try:
-        out = subprocess.run(
-            [python, "-I", "-c", "import sysconfig, json; p = sysconfig.get_paths(); "
-             "print(json.dumps([p['stdlib'], p['platstdlib'], p['purelib']]))"],
-            capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"},
-        )
-        dirs = json.loads(out.stdout)
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return False
-    return _others_can_read(python) and all(_others_can_read(d) for d in dirs if os.path.exists(d))
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL not delivered
-        proc.kill()
-        proc.wait()
-
-
-def _tail(path: str, limit: int = 1000) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read().decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _read_result(path: str, nonce: str) -> tuple[bool, str] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.loads(f.read(100_000))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("nonce") != nonce:
-        return None
-    return bool(data.get("ok")), str(data.get("error") or "")

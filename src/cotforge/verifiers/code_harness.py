@@ -1,0 +1,579 @@
+"""The code sandbox's harness: run as a script (``python -I -B code_harness.py``), never imported.
+
+It starts as the verifier's user (root on most GPU machines), reads its settings as one JSON
+document on stdin, and splits into two processes joined by two pipes:
+
+- the candidate process (forked) runs prompt + candidate code and then answers calls to the entry
+  point with plain data;
+- the test process (the original) runs prompt + the gold's tests, with ``candidate`` a proxy
+  that sends each call's arguments to the candidate process and decodes the reply.
+
+Only the test process holds the result channel (its original stdout), and only plain values
+(numbers, strings, bytes, lists, tuples, dicts, sets, None, Fraction, Decimal) cross from the
+candidate, decoded here without running any candidate code. So the verdict is what the gold's
+asserts saw; nothing the candidate does in its own process (``gc.get_objects()``, frame walking,
+ctypes, writing to fds) can reach it. Each process drops to its own uid (when root), applies
+Landlock (when the kernel has it) and resource limits before running anything from the problem.
+The parent (``code_sandbox.py``) enforces the wall clock and kills what is left by uid.
+"""
+
+import builtins
+import ctypes
+import errno
+import os
+import resource
+import signal
+import struct
+import sys
+import time
+
+_MAX_FRAME = 64 * 1024 * 1024  # a reply larger than this is a broken channel
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_SYS_LANDLOCK_CREATE, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT = 444, 445, 446  # same on all arches
+_CLONE_NEWNET = 0x40000000
+
+
+# -- plain-data codec (the only thing that crosses between the two processes) -------------------
+# A small tagged binary format, decoded without running anything and building built-in types
+# only (json would import re, which costs more than the rest of the harness start).
+
+_DEPTH = 200
+
+
+def encode(x):
+    """Bytes for a plain value; anything else raises TypeError."""
+    out = []
+    _enc(x, out, 0)
+    return b"".join(out)
+
+
+def _enc(x, out, depth):
+    if depth > _DEPTH:
+        raise ValueError("value nested too deeply to cross the sandbox boundary")
+    if x is None:
+        out.append(b"N")
+    elif x is True or x is False:
+        out.append(b"T" if x else b"F")
+    elif isinstance(x, bool):
+        out.append(b"T" if bool(x) else b"F")
+    elif isinstance(x, int):
+        _blob(out, b"i", format(int(x), "x").encode())  # hex: no int-to-str digit limit
+    elif isinstance(x, float):
+        out.append(b"f" + struct.pack(">d", float(x)))
+    elif isinstance(x, str):
+        _blob(out, b"s", str.__str__(x).encode("utf-8", "surrogatepass"))
+    elif isinstance(x, (bytes, bytearray)):
+        _blob(out, b"b", bytes(x))
+    elif isinstance(x, complex):
+        out.append(b"c" + struct.pack(">dd", x.real, x.imag))
+    elif isinstance(x, (list, tuple, set, frozenset)):
+        tag = b"l" if isinstance(x, list) else b"t" if isinstance(x, tuple) else b"z" if isinstance(x, frozenset) else b"S"
+        items = list(x)
+        out.append(tag + struct.pack(">I", len(items)))
+        for v in items:
+            _enc(v, out, depth + 1)
+    elif isinstance(x, dict):
+        items = list(x.items())
+        out.append(b"d" + struct.pack(">I", len(items)))
+        for k, v in items:
+            _enc(k, out, depth + 1)
+            _enc(v, out, depth + 1)
+    elif type(x).__name__ == "Fraction" and type(x).__module__ == "fractions":
+        out.append(b"q")
+        _enc(int(x.numerator), out, depth + 1)
+        _enc(int(x.denominator), out, depth + 1)
+    elif type(x).__name__ == "Decimal" and type(x).__module__ in ("decimal", "_pydecimal"):
+        _blob(out, b"D", str(x).encode())
+    else:
+        raise TypeError(f"a value of type {type(x).__name__} cannot cross the sandbox boundary (plain data only)")
+
+
+def _blob(out, tag, data):
+    out.append(tag + struct.pack(">I", len(data)) + data)
+
+
+def decode(data):
+    """Inverse of ``encode``; ValueError on anything malformed (trailing bytes included)."""
+    try:
+        value, end = _dec(memoryview(data), 0, 0)
+    except struct.error as exc:
+        raise ValueError(f"truncated value: {exc}") from None
+    if end != len(data):
+        raise ValueError("trailing bytes after the value")
+    return value
+
+
+def _dec(buf, i, depth):
+    if depth > _DEPTH:
+        raise ValueError("value nested too deeply")
+    if i >= len(buf):
+        raise ValueError("truncated value")
+    tag = bytes(buf[i:i + 1])
+    i += 1
+    if tag == b"N":
+        return None, i
+    if tag in (b"T", b"F"):
+        return tag == b"T", i
+    if tag == b"f":
+        return struct.unpack_from(">d", buf, i)[0], i + 8
+    if tag == b"c":
+        re_, im = struct.unpack_from(">dd", buf, i)
+        return complex(re_, im), i + 16
+    (n,) = struct.unpack_from(">I", buf, i)
+    i += 4
+    if tag in (b"i", b"s", b"b", b"D"):
+        if i + n > len(buf):
+            raise ValueError("truncated value")
+        raw = bytes(buf[i:i + n])
+        i += n
+        if tag == b"i":
+            return int(raw.decode("ascii"), 16), i
+        if tag == b"s":
+            return raw.decode("utf-8", "surrogatepass"), i
+        if tag == b"b":
+            return raw, i
+        import decimal
+
+        return decimal.Decimal(raw.decode("ascii")), i
+    if tag in (b"l", b"t", b"S", b"z", b"d"):
+        if n > len(buf) - i:  # every item takes at least one byte
+            raise ValueError("truncated container")
+        items = []
+        for _ in range(n * 2 if tag == b"d" else n):
+            v, i = _dec(buf, i, depth + 1)
+            items.append(v)
+        if tag == b"l":
+            return items, i
+        if tag == b"t":
+            return tuple(items), i
+        if tag == b"S":
+            return set(items), i
+        if tag == b"z":
+            return frozenset(items), i
+        return dict(zip(items[0::2], items[1::2])), i
+    if tag == b"q":
+        i -= 4
+        num, i = _dec(buf, i, depth + 1)
+        den, i = _dec(buf, i, depth + 1)
+        if type(num) is not int or type(den) is not int:
+            raise ValueError("malformed fraction")
+        import fractions
+
+        return fractions.Fraction(num, den), i
+    raise ValueError(f"unknown value tag {tag!r}")
+
+
+class Channel:
+    """Length-prefixed frames over a pair of pipes."""
+
+    def __init__(self, rfd, wfd):
+        self.rfd, self.wfd = rfd, wfd
+
+    def send(self, obj):
+        self.send_raw(encode(obj))
+
+    def send_raw(self, data):
+        data = struct.pack(">Q", len(data)) + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.wfd, view):]
+
+    def recv(self):
+        """One frame, or None at end of stream; ValueError on a malformed or oversized frame."""
+        head = self._exact(8)
+        if head is None:
+            return None
+        (size,) = struct.unpack(">Q", head)
+        if size > _MAX_FRAME:
+            raise ValueError(f"reply of {size} bytes exceeds {_MAX_FRAME}")
+        body = self._exact(size)
+        if body is None:
+            return None
+        return decode(body)
+
+    def _exact(self, n):
+        chunks, got = [], 0
+        while got < n:
+            chunk = os.read(self.rfd, min(n - got, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def close(self):
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+# -- confinement -------------------------------------------------------------------------------
+
+def _check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _drop_to(uid):
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
+        raise OSError(errno.EPERM, "uid change did not take")
+
+
+def _landlock_abi():
+    syscall = _LIBC.syscall
+    syscall.restype = ctypes.c_long
+    abi = syscall(ctypes.c_long(_SYS_LANDLOCK_CREATE), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(0, abi)
+
+
+def _landlock(abi, writable, scope_signals):
+    """Deny file writes outside ``writable`` (None: everywhere), TCP bind/connect (ABI >= 4), and
+    (``scope_signals``, ABI >= 6) signals, ptrace and abstract unix sockets outside this process."""
+    fs = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make-*
+    if abi >= 2:
+        fs |= 1 << 13  # REFER (link/rename across dirs)
+    if abi >= 3:
+        fs |= 1 << 14  # TRUNCATE
+    net = 0b11 if abi >= 4 else 0
+    scoped = 0b11 if abi >= 6 and scope_signals else 0
+    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    syscall = _LIBC.syscall
+    ruleset = syscall(ctypes.c_long(_SYS_LANDLOCK_CREATE), buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        _check(-1, "landlock_create_ruleset")
+    try:
+        if writable is not None:
+            dirfd = os.open(writable, os.O_PATH | os.O_DIRECTORY)
+            try:
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", fs, dirfd), 12)
+                _check(syscall(ctypes.c_long(_SYS_LANDLOCK_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(1), rule,
+                               ctypes.c_uint32(0)), "landlock_add_rule")
+            finally:
+                os.close(dirfd)
+        _check(_LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+        _check(syscall(ctypes.c_long(_SYS_LANDLOCK_RESTRICT), ctypes.c_int(ruleset), ctypes.c_uint32(0)),
+               "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+
+
+def _limit(name, soft, hard=None):
+    if soft is None:
+        return
+    resource.setrlimit(getattr(resource, name), (soft, soft if hard is None else hard))
+
+
+def _confine(cfg, uid, writable, path_fds, landlock_abi, scope_signals):
+    """Drop privileges and limit this process; raise if a required layer cannot be set."""
+    if uid is not None:
+        _drop_to(uid)
+    if landlock_abi:
+        _landlock(landlock_abi, writable, scope_signals)
+    else:
+        _check(_LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    if path_fds:
+        # The interpreter's own directories may sit under a home closed to this uid: import
+        # through the directory handles opened before the drop (read-only, nothing else), for
+        # top-level modules and for submodules of packages already loaded (collections.abc).
+        moved = {p: f"/proc/self/fd/{fd}" for p, fd in path_fds.items()}
+        sys.path[:] = list(moved.values())
+        sys.path_importer_cache.clear()
+        for mod in list(sys.modules.values()):
+            paths = getattr(mod, "__path__", None)
+            if isinstance(paths, list):
+                paths[:] = [_moved(p, moved) for p in paths]
+    _limit("RLIMIT_CORE", 0)
+    _limit("RLIMIT_FSIZE", cfg["fsize"])
+    _limit("RLIMIT_CPU", cfg["cpu"], cfg["cpu"] + 1)
+    _limit("RLIMIT_NOFILE", 256)
+    _limit("RLIMIT_AS", cfg["as"])
+    _limit("RLIMIT_NPROC", 0)  # no fork, no threads: counted per uid, and this uid is ours alone
+    try:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise instead of killing
+    except (AttributeError, ValueError):
+        pass
+
+
+def _moved(path, moved):
+    for old, new in moved.items():
+        if path == old or path.startswith(old + os.sep):
+            return new + path[len(old):]
+    return path
+
+
+def _guard():
+    """A speed bump, not the boundary (uid, Landlock and the process split are): removes the
+    usual destructive calls so naive code fails fast with a clear TypeError."""
+    faulthandler_off()
+    builtins.exit = None
+    builtins.quit = None
+    for name in ("kill", "killpg", "system", "putenv", "unsetenv", "remove", "removedirs", "rmdir", "fchdir",
+                 "setuid", "setgid", "setsid", "setpgid", "fork", "forkpty", "vfork", "rename", "renames",
+                 "truncate", "ftruncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown", "chroot",
+                 "lchflags", "lchmod", "lchown", "chdir", "execv", "execve", "execl", "execle", "execlp",
+                 "execlpe", "execvp", "execvpe", "spawnv", "spawnve", "spawnl", "spawnle", "spawnlp",
+                 "spawnlpe", "spawnvp", "spawnvpe", "popen", "posix_spawn", "posix_spawnp", "link", "symlink",
+                 "mkfifo", "mknod", "plock", "nice"):
+        if hasattr(os, name):
+            setattr(os, name, None)
+    for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing", "ctypes", "pty",
+                "posix", "_posixsubprocess", "_ctypes"):
+        sys.modules[mod] = None
+
+
+def faulthandler_off():
+    try:
+        import faulthandler
+
+        faulthandler.disable()
+    except ImportError:
+        pass
+
+
+def _fmt(exc):
+    """``Type: message`` (traceback's formatter would import linecache and tokenize)."""
+    name = type(exc).__name__
+    if isinstance(exc, SyntaxError):
+        return f"{name}: {exc.msg} (line {exc.lineno})"
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    return f"{name}: {text}" if text else name
+
+
+# -- the candidate process ---------------------------------------------------------------------
+
+def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent):
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    try:
+        _confine(cfg, cfg["uids"][0] if cfg["uids"] else None, cfg["workdir"], path_fds, landlock_abi, True)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by the uid change: set after
+        if os.getppid() != parent:  # the test process is already gone
+            os._exit(1)
+    except Exception as exc:
+        sock.send({"sandbox_error": f"candidate process: {_fmt(exc)}"})
+        os._exit(1)
+    entry = cfg["entry_point"]
+    try:
+        code = compile(cfg["program"], "<candidate>", "exec")
+    except BaseException as exc:
+        sock.send({"load_error": _fmt(exc)})
+        os._exit(0)
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        _guard()
+        exec(code, namespace)
+        fn = namespace[entry]
+    except KeyError:
+        sock.send({"load_error": f"NameError: name {entry!r} is not defined"})
+        os._exit(0)
+    except BaseException as exc:
+        sock.send({"load_error": _fmt(exc)})
+        os._exit(0)
+    sock.send({"ready": True})
+    exit_now = os._exit
+    while True:
+        try:
+            msg = sock.recv()
+        except BaseException:
+            exit_now(1)
+        if msg is None:
+            exit_now(0)
+        try:
+            reply = encode({"v": fn(*msg["a"], **msg["k"])})
+        except BaseException as exc:
+            try:
+                text = str(exc)[:2000]
+            except BaseException:
+                text = ""
+            reply = encode({"e": [type(exc).__name__, text]})
+        try:
+            sock.send_raw(reply)
+        except BaseException:
+            exit_now(1)
+
+
+# -- the test process --------------------------------------------------------------------------
+
+class SandboxLost(BaseException):
+    """The candidate process died or broke the protocol: not catchable by ``except Exception``."""
+
+
+def _exception(name, text):
+    cls = getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        try:
+            return cls(text)
+        except Exception:
+            pass
+    return type(name if name.isidentifier() else "CandidateError", (Exception,), {})(text)
+
+
+def _child_fate(pid, wait_s):
+    """How the candidate process ended, or None while it runs (waits up to ``wait_s``)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return "exited"
+        if done:
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                if sig == signal.SIGXCPU:
+                    return "timeout:CPU time limit exceeded"
+                return f"killed by signal {signal.Signals(sig).name}"
+            return f"exited (code {os.WEXITSTATUS(status)})"
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.002)
+
+
+def _test_main(cfg, sock, child, path_fds, landlock_abi, result, layers):
+    outcome = {"ok": False, "error": "", "reaped": False, "sandbox": layers}
+    lost = []
+
+    def lose(why):
+        lost.append(why)
+        raise SandboxLost(why)
+
+    def candidate(*args, **kwargs):
+        if lost:
+            raise SandboxLost(lost[0])
+        sock.send({"a": list(args), "k": kwargs})
+        try:
+            msg = sock.recv()
+        except Exception as exc:  # malformed frames: struct.error, unhashable keys, bad UTF-8...
+            lose(f"candidate process broke the channel: {type(exc).__name__}: {exc}")
+        if msg is None:
+            fate = _child_fate(child, 0.5) or "closed the channel"
+            lose(f"candidate process {fate} before the tests finished")
+        try:
+            if type(msg) is not dict:
+                raise TypeError(f"a reply of type {type(msg).__name__}")
+            if "v" in msg:
+                return msg["v"]
+            name, text = msg["e"]
+            exc = _exception(str(name), str(text))
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            lose(f"malformed reply from the candidate process: {exc}")
+        raise exc
+
+    try:
+        try:
+            # Without a uid of its own the test process must stay able to signal the candidate
+            # (to kill it at the end); the candidate's own Landlock scope keeps it from signalling back.
+            _confine(cfg, cfg["uids"][1] if cfg["uids"] else None, None, path_fds, landlock_abi, bool(cfg["uids"]))
+        except Exception as exc:
+            outcome["sandbox_error"] = f"test process: {_fmt(exc)}"
+            raise SandboxLost(outcome["sandbox_error"])
+        try:
+            hello = sock.recv()
+        except Exception as exc:
+            raise SandboxLost(f"candidate process broke the channel: {type(exc).__name__}: {exc}")
+        if type(hello) is not dict and hello is not None:
+            raise SandboxLost("malformed first message from the candidate process")
+        if hello is None:
+            fate = _child_fate(child, 0.5) or "closed the channel"
+            raise SandboxLost(f"candidate process {fate} before the tests finished")
+        if "sandbox_error" in hello:
+            outcome["sandbox_error"] = str(hello["sandbox_error"])
+            raise SandboxLost(outcome["sandbox_error"])
+        if "load_error" in hello:
+            raise SandboxLost(str(hello["load_error"]))
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        prompt = cfg["prompt"]
+        try:
+            compile(prompt, "<prompt>", "exec")
+        except (SyntaxError, ValueError):
+            prompt = ""  # a prompt that is only a signature: the tests cannot use its helpers anyway
+        exec(compile(prompt + "\n\n" + cfg["test"], "<test>", "exec"), namespace)
+        namespace["check"](candidate)
+        if lost:  # a test caught SandboxLost: still not a pass
+            raise SandboxLost(lost[0])
+        outcome["ok"] = True
+    except SandboxLost as exc:
+        text = str(exc)
+        outcome["timeout"] = text.startswith("candidate process timeout:")
+        outcome["error"] = text.replace("timeout:", "")
+    except BaseException as exc:
+        outcome["error"] = _fmt(exc)[-2000:]
+    _end(sock, child, outcome, result)
+
+
+def _end(sock, child, outcome, result):
+    """Close the channel (the candidate's loop then exits), kill the candidate where this uid
+    may (same-uid mode), reap it, and write the one result line."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})  # one result line, not two
+    sock.close()
+    if _child_fate(child, 0.05) is None:
+        try:
+            os.kill(child, signal.SIGKILL)  # EPERM under a separate uid: the parent kills by uid then
+        except OSError:
+            pass
+    outcome["reaped"] = _child_fate(child, 0.2) is not None
+    data = encode(outcome)
+    view = memoryview(struct.pack(">Q", len(data)) + data)
+    while view:
+        view = view[os.write(result, view):]
+    os._exit(0)
+
+
+def main():
+    cfg = decode(sys.stdin.buffer.read())
+    result = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.chdir(cfg["workdir"])
+    layers = []
+    path_fds = {}
+    if cfg["uids"]:
+        layers.append("uid")
+        for p in sys.path:
+            if p and p not in path_fds and os.path.isdir(p):
+                path_fds[p] = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
+    landlock_abi = _landlock_abi() if cfg["landlock"] else 0
+    if cfg["netns"] and os.geteuid() == 0 and _LIBC.unshare(_CLONE_NEWNET) == 0:
+        layers.append("netns")  # loopback only, and down: no network at all
+    if landlock_abi:
+        layers += ["landlock-fs"] + (["landlock-tcp"] if landlock_abi >= 4 else []) + (
+            ["landlock-signals"] if landlock_abi >= 6 else [])
+    from_parent, to_child = os.pipe()  # (read end, write end)
+    from_child, to_parent = os.pipe()
+    ours, theirs = Channel(from_child, to_child), Channel(from_parent, to_parent)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(from_child)
+        os.close(to_child)
+        os.close(result)
+        _candidate_main(cfg, theirs, {from_parent, to_parent, *path_fds.values()}, path_fds, landlock_abi, parent)
+        os._exit(1)
+    os.close(from_parent)
+    os.close(to_parent)
+
+    def on_deadline(signum, frame):  # the parent's wall clock ran out
+        _end(ours, pid, {"ok": False, "error": "timed out", "timeout": True, "sandbox": layers}, result)
+
+    signal.signal(signal.SIGUSR1, on_deadline)
+    _test_main(cfg, ours, pid, path_fds, landlock_abi, result, layers)
+
+
+if __name__ == "__main__":
+    main()

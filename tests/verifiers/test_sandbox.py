@@ -1,0 +1,353 @@
+"""The code sandbox holds against candidates that attack it, as root and as an ordinary user.
+
+Every attack first escapes the in-process guard (``os.fspath.__self__`` is the real ``posix``
+module; ``ctypes`` comes back once its ``sys.modules`` block is deleted), so what is tested is
+the boundary itself: uids, Landlock, the process split and the parent's cleanup.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cotforge.verifiers.base import Status
+from cotforge.verifiers.code import CodeVerifier
+from cotforge.verifiers.code_harness import decode, encode
+from cotforge.verifiers.code_sandbox import landlock_abi
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="these attacks target a verifier running as root")
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+ADD = {
+    "prompt": 'def add(a, b):\n    """Return a + b."""\n',
+    "entry_point": "add",
+    "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n",
+}
+
+# Escape the guard: the real posix module, and ctypes re-imported.
+ESCAPE = textwrap.dedent("""\
+    import os, sys
+    posix = os.fspath.__self__
+    for _m in ("ctypes", "_ctypes"):
+        sys.modules.pop(_m, None)
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+""")
+
+
+def candidate(body: str) -> str:
+    """A response whose code runs ESCAPE at module level, then ``body`` inside ``add``."""
+    return "```python\n" + ESCAPE + "def add(a, b):\n" + textwrap.indent(textwrap.dedent(body), "    ") + "```"
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return CodeVerifier(timeout=2.0, use_reference=False, memory_mb=512)
+
+
+@pytest.fixture()
+def canaries():
+    """Files nobody may touch: 0644 in a root 0755 directory, and 0666 in a 0777 non-sticky
+    directory (like /tmp/ray/session_*/...): only Landlock keeps a sandbox uid out of the second."""
+    base = Path(tempfile.mkdtemp(prefix="cotforge-canary-", dir="/tmp"))
+    base.chmod(0o755)
+    closed = base / "closed"
+    closed.mkdir(mode=0o755)
+    shared = base / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    files = {}
+    for d, mode in ((closed, 0o644), (shared, 0o666)):
+        for name in ("unlink", "truncate", "write", "otrunc", "rename"):
+            f = d / name
+            f.write_text("precious")
+            f.chmod(mode)
+            files[f] = "precious"
+    yield base, closed, shared, files
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def assert_untouched(base, files):
+    for f, text in files.items():
+        assert f.exists() and f.read_text() == text, f
+    created = sorted(p.name for p in base.rglob("*") if p not in files and p.name not in ("closed", "shared"))
+    assert created == []
+
+
+def file_attacks(d: Path) -> str:
+    return f"""\
+        d = {str(d)!r}
+        for attempt in (
+            lambda: posix.unlink(d + "/unlink"),
+            lambda: posix.truncate(d + "/truncate", 0),
+            lambda: open(d + "/write", "w").write("pwned"),
+            lambda: posix.close(posix.open(d + "/otrunc", posix.O_WRONLY | posix.O_TRUNC)),
+            lambda: posix.rename(d + "/rename", d + "/renamed"),
+            lambda: open(d + "/created", "w").write("pwned"),
+            lambda: posix.mkdir(d + "/dir"),
+        ):
+            try:
+                attempt()
+            except OSError:
+                pass
+        return a + b
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# As root (this machine and CI)
+
+
+@needs_root
+def test_root_candidate_cannot_delete_or_overwrite_files(verifier, canaries):
+    base, closed, shared, files = canaries
+    v = verifier.verify(ADD, candidate(file_attacks(closed) + "\n" + textwrap.dedent(file_attacks(shared))))
+    assert "uid" in v.details["sandbox"]
+    if "landlock-fs" in v.details["sandbox"]:
+        assert_untouched(base, files)
+    else:  # uid alone: the 0755/0644 canaries hold; world-writable ones are not protected
+        assert_untouched(base, {f: t for f, t in files.items() if f.parent == closed})
+
+
+@needs_root
+def test_root_candidate_cannot_fork_even_through_posix(verifier):
+    v = verifier.verify(ADD, candidate("""\
+        pid = posix.fork()
+        if pid == 0:
+            posix._exit(0)
+        return a + b
+    """))
+    assert v.status is Status.INCORRECT and "BlockingIOError" in v.reason, v
+
+
+@needs_root
+def test_root_candidate_cannot_kill_the_verifier_its_parent_or_anyone(verifier):
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        v = verifier.verify(ADD, candidate(f"""\
+            for pid in (posix.getppid(), {os.getpid()}, {victim.pid}, 1):
+                for sig in (9, 15):
+                    try:
+                        posix.kill(pid, sig)
+                    except OSError:
+                        pass
+            try:
+                posix.kill(-1, 9)  # everything this uid may signal: only this process
+            except OSError:
+                pass
+            posix.killpg(posix.getpgid(0), 9)  # its own group: ends only itself
+        """))
+        assert victim.poll() is None  # still running
+        assert v.status is Status.INCORRECT and "before the tests finished" in v.reason, v
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def _pid_from(details) -> int:
+    tail = details.get("stderr_tail", "")
+    return int(tail.split("PID=", 1)[1].split()[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "State:\tZ" not in f.read()
+    except OSError:
+        return False
+
+
+@needs_root
+def test_root_candidate_that_leaves_its_group_does_not_survive_the_timeout(verifier):
+    # setsid + clear the parent-death signal + ignore everything catchable, then hang.
+    v = verifier.verify(ADD, candidate("""\
+        posix.setsid()
+        libc.prctl(1, 0, 0, 0, 0)
+        import signal
+        for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)
+        posix.write(2, f"PID={posix.getpid()}\\n".encode())
+        import time
+        while True:
+            time.sleep(0.05)
+    """))
+    assert v.status is Status.TIMEOUT, v
+    pid = _pid_from(v.details)
+    deadline = time.monotonic() + 2
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+@needs_root
+def test_root_candidate_cannot_forge_a_pass(verifier):
+    # Wrong answers, plus every in-process route to a result: gc for any report/send function
+    # or channel, frame walking, and a forged result frame written to every fd and the parent's.
+    v = verifier.verify(ADD, candidate(f"""\
+        import gc
+        frame = sys._getframe()
+        while frame is not None:
+            for value in list(frame.f_globals.values()) + list(frame.f_locals.values()):
+                if hasattr(value, "send"):
+                    try:
+                        value.send({{"ok": True, "reaped": True}})
+                    except Exception:
+                        pass
+            frame = frame.f_back
+        for obj in gc.get_objects():
+            if callable(obj) and getattr(obj, "__name__", "") in ("report", "_end", "send"):
+                try:
+                    obj({{"ok": True}})
+                except BaseException:
+                    pass
+        forged = {encode({"ok": True, "reaped": True, "error": ""})!r}
+        frame = len(forged).to_bytes(8, "big") + forged
+        for fd in range(256):
+            try:
+                posix.write(fd, frame)
+            except OSError:
+                pass
+        for path in ("/proc/%d/fd/1" % posix.getppid(), "/proc/%d/fd/1" % {os.getpid()}):
+            try:
+                with open(path, "wb") as f:
+                    f.write(frame)
+            except OSError:
+                pass
+        return a - b
+    """))
+    assert v.status is Status.INCORRECT and not v.correct, v
+
+
+def test_always_equal_objects_do_not_cross_the_boundary(verifier):
+    v = verifier.verify(ADD, "```python\nclass Eq:\n    def __eq__(self, other):\n        return True\n"
+                             "def add(a, b):\n    return Eq()\n```")
+    assert v.status is Status.INCORRECT and "cannot cross the sandbox boundary" in v.reason, v
+
+
+def test_plain_values_round_trip_and_junk_is_rejected():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    value = [None, True, 3, -(10 ** 5000), 1.5, float("inf"), -0.0, 2j, "é\udc80", b"\x00", (1, [2]), {3, 4},
+             frozenset({5}), {"k": (6,)}, Fraction(1, 3), Decimal("1.10")]
+    back = decode(encode(value))
+    assert back == value and [type(x) for x in back] == [type(x) for x in value]
+    for junk in (b"", b"Z", b"l\x00\x00\x00\x05N", b"i\x00\x00\x00\x02zz", b"NN", b"S\x00\x00\x00\x01l\x00\x00\x00\x00"):
+        with pytest.raises((ValueError, TypeError)):
+            decode(junk)
+
+
+def test_network_is_off_unless_asked(verifier):
+    gold = dict(ADD, test="def check(candidate):\n    assert candidate(1, 2) == 3\n")
+    v = verifier.verify(gold, candidate("""\
+        import socket
+        s = socket.socket()
+        s.settimeout(1)
+        s.connect(("127.0.0.1", 9))  # refused would mean the network is there
+        return a + b
+    """))
+    assert v.status is Status.INCORRECT, v
+    assert "ConnectionRefusedError" not in v.reason
+
+
+# --------------------------------------------------------------------------------------------
+# As an ordinary user: the same verifier run by uid 65534 with a Python that user can read
+
+
+NONROOT_SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[2])
+from cotforge.verifiers.code import CodeVerifier
+add = {"prompt": "def add(a, b):\n    pass\n", "entry_point": "add",
+       "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n"}
+canary = sys.argv[1]
+attack = (
+    "import os, sys\nposix = os.fspath.__self__\n"
+    "def add(a, b):\n"
+    "    for f in (lambda: posix.unlink(%r), lambda: open(%r, 'w').write('x')):\n"
+    "        try:\n            f()\n        except OSError:\n            pass\n"
+    "    for pid in (posix.getppid(), %d):\n"
+    "        try:\n            posix.kill(pid, 9)\n        except OSError:\n            pass\n"
+    "    return a - b\n" % (canary, canary, os.getpid()))
+out = {}
+v = CodeVerifier(timeout=5.0, use_reference=False)
+good = v.verify(add, "    return a + b\n")
+bad = v.verify(add, "```python\n" + attack + "```")
+out["good"] = [good.status.value, good.reason, good.details.get("sandbox")]
+out["bad"] = [bad.status.value, bad.reason]
+loose = CodeVerifier(timeout=5.0, use_reference=False, allow_unsandboxed=True)
+out["loose"] = loose.verify(add, "    return a + b\n").status.value
+print(json.dumps(out))
+"""
+
+
+@needs_root
+def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses(tmp_path):
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None or subprocess.run([python, "-c", "import sys; assert sys.version_info >= (3, 9)"]).returncode:
+        pytest.skip("no system python3 >= 3.9 for the unprivileged user")
+    base = Path(tempfile.mkdtemp(prefix="cotforge-user-", dir="/tmp"))
+    try:
+        base.chmod(0o777)  # the user's own files: writable by it, so only Landlock protects them
+        canary = base / "mine.txt"
+        canary.write_text("precious")
+        canary.chmod(0o666)
+        script = base / "run.py"
+        script.write_text(NONROOT_SCRIPT)
+        script.chmod(0o644)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+
+        proc = subprocess.run([python, "-I", str(script), str(canary), str(SRC)], capture_output=True, text=True, timeout=120,
+                              cwd=base, env={"PATH": "/usr/bin:/bin", "HOME": str(base)},
+                              preexec_fn=as_nobody)
+        if proc.returncode and "No module named" in proc.stderr:
+            pytest.skip(f"cotforge is not importable by the unprivileged user: {proc.stderr.strip().splitlines()[-1]}")
+        assert proc.returncode == 0, proc.stderr
+        import json
+
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["loose"] == "correct"  # allow_unsandboxed always runs
+        if landlock_abi() >= 6:
+            assert out["good"][0] == "correct" and "landlock-signals" in out["good"][2], out
+            assert out["bad"][0] == "incorrect", out  # and the script itself lived to print
+            assert canary.read_text() == "precious"
+        else:
+            assert out["good"][0] == "error" and "allow_unsandboxed=True" in out["good"][1], out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_refusal_without_confinement_is_an_error_verdict(monkeypatch):
+    import cotforge.verifiers.code_sandbox as cs
+
+    v = CodeVerifier(timeout=2.0, use_reference=False)
+    monkeypatch.setattr(cs, "_is_root", lambda: False)
+    v.sandbox._abi = 5
+    verdict = v.verify(ADD, "    return a + b\n")
+    assert verdict.status is Status.ERROR and "allow_unsandboxed=True" in verdict.reason, verdict
+    assert "Landlock ABI 5" in verdict.reason
+
+
+def test_unsandboxed_runs_warn(monkeypatch, caplog):
+    import cotforge.verifiers.code_sandbox as cs
+
+    v = CodeVerifier(timeout=2.0, use_reference=False, allow_unsandboxed=True)
+    monkeypatch.setattr(cs, "_is_root", lambda: False)
+    v.sandbox._abi = 0
+    with caplog.at_level("WARNING", logger="cotforge.verifiers.code_sandbox"):
+        assert v.verify(ADD, "    return a + b\n").correct
+        assert v.verify(ADD, "    return a + b\n").correct
+    warnings = [r for r in caplog.records if "UNSANDBOXED" in r.getMessage()]
+    assert len(warnings) == 1  # once per batch (a minute), not once per candidate
