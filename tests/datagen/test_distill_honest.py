@@ -68,7 +68,7 @@ class Teacher:
 
 
 def test_length_filter_without_token_counts_is_refused_with_the_reason(tmp_path):
-    with pytest.raises(UsageError, match=r"--min-tokens/--max-completion-tokens: .*no completion token count.*--tokenizer"):
+    with pytest.raises(UsageError, match=r"--min-tokens/--max-completion-tokens/--sft-token-budget: .*no completion token count.*--tokenizer"):
         distill(problems(), tmp_path / "a", cfg(min_completion_tokens=3, max_completion_tokens=5),
                 generator=Teacher(tokens=-1))
     assert not (tmp_path / "a").exists()
@@ -236,3 +236,141 @@ def test_manifest_says_when_the_prompt_column_was_used(tmp_path):
     given = [Problem(i, f"q{i}", "1", "math", ({"role": "user", "content": f"What is {i} + 1?"},)) for i in range(2)]
     m = distill(given, tmp_path / "a", cfg(), generator=Teacher(texts=lambda i, j: "x"))
     assert m["build_config"]["template"] is None and m["build_config"]["prompt_source"] == "input prompt column"
+
+
+# ------------------------------------------------------------------ what the recipes need (issue 11 §3)
+
+
+def test_sft_formats_prompt_completion_and_warmup_text(tmp_path):
+    from cotforge.datagen.distill.sft import RESPONSE_TEMPLATE
+
+    c = cfg(template={"system": "Think first.", "user": "{problem}"}, sampling={"n": 1, "max_tokens": 64},
+            sft_formats=("messages", "prompt_completion", "text"))
+    traced = Teacher(texts=lambda i, j: f"<think>add one</think> \\boxed{{{i + 1}}}")
+    m = distill(problems(2), tmp_path / "a", c, generator=traced)
+    assert {"accepted/train", "prompt_completion/train", "text/train"} <= set(m["splits"])
+    pc = table(tmp_path / "a", "prompt_completion")
+    assert pc[0]["prompt"] == [{"role": "system", "content": "Think first."}, {"role": "user", "content": "What is 0 + 1?"}]
+    assert pc[0]["completion"] == [{"role": "assistant", "content": "<think>add one</think> \\boxed{1}"}]
+    text = table(tmp_path / "a", "text")[1]["text"]
+    assert text == "Think first. User: What is 1 + 1?" + RESPONSE_TEMPLATE + "add one</think> \\boxed{2}"
+    assert text.count(RESPONSE_TEMPLATE) == 1
+    default = distill(problems(2), tmp_path / "b", cfg(), generator=Teacher())
+    assert "text/train" not in default["splits"] and "prompt_completion/train" in default["splits"]
+
+
+def test_prompt_completion_rows_train_on_the_completion_only(tmp_path, tiny_model_dir):
+    """TRL tokenizes a prompt-completion row with a completion mask: the prompt's tokens get no loss."""
+    trl = pytest.importorskip("trl")
+    datasets = pytest.importorskip("datasets")
+    distill(problems(2), tmp_path / "a", cfg(sampling={"n": 1, "max_tokens": 64}), generator=Teacher())
+    ds = datasets.load_dataset(str(tmp_path / "a"), "prompt_completion", split="train")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    args = trl.SFTConfig(output_dir=str(tmp_path / "t"), max_steps=1, per_device_train_batch_size=2, use_cpu=True,
+                         bf16=False, gradient_checkpointing=False, report_to=[], save_strategy="no", max_length=128)
+    trainer = trl.SFTTrainer(model=model, args=args, train_dataset=ds.select_columns(["prompt", "completion"]),
+                             processing_class=tok)
+    labels = trainer.train_dataset[0]["labels"]
+    trained = [x != -100 for x in labels]
+    assert labels[0] == -100 and 0 < sum(trained) < len(labels)  # the prompt is masked out, the completion is not
+
+
+def test_sft_token_budget_stops_sampling_and_resumes_to_the_same_cut(tmp_path):
+    c = cfg(sft_token_budget=25, shard_prompts=1)  # 10 tokens per accepted completion, 2 per prompt
+    m = distill(problems(8), tmp_path / "a", c, generator=Teacher(tokens=10), batch_prompts=1)
+    rows = table(tmp_path / "a", "all")
+    assert [r["prompt_index"] for r in rows] == [0, 0, 1, 1]  # nothing committed past the budget
+    assert [r["accepted"] for r in rows] == [True, True, False, False]  # accepted tokens never exceed the budget
+    assert rows[-1]["reject_reason"] == "beyond --sft-token-budget 25"
+    assert m["stats"]["sft_tokens"] == 20 and any("--sft-token-budget 25" in n and "6 of 8 prompts" in n for n in m["notes"])
+    # killed after a shard was committed: the rerun counts the committed tokens and cuts at the same place
+    dying = Teacher(tokens=10)
+    dying.generate = lambda requests, params, _g=dying.generate: (_ for _ in ()).throw(KeyboardInterrupt) \
+        if dying.calls >= 4 else _g(requests, params)
+    with pytest.raises(KeyboardInterrupt):
+        distill(problems(8), tmp_path / "b", c, generator=dying, batch_prompts=1)
+    again = Teacher(tokens=10)
+    resumed = distill(problems(8), tmp_path / "b", c, generator=again, batch_prompts=1)
+    assert resumed["content_hash"] == m["content_hash"] and resumed["stats"]["run"]["prompts_resumed"] >= 1
+    with pytest.raises(UsageError, match="--sft-token-budget 0"):
+        distill(problems(), tmp_path / "b", cfg(sft_token_budget=0), generator=Teacher(tokens=10))
+
+
+def test_input_metadata_passes_through_to_every_row(tmp_path):
+    from cotforge.datagen.inputs import load_problems, open_input
+
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"problem": f"What is {i} + 1?", "answer": str(i + 1),
+                                                           "level": f"Level {i}", "subject": "Algebra"}) + "\n"
+                                               for i in range(2)))
+    probs = load_problems(open_input(tmp_path / "in.jsonl"), {}, keep_columns=["level", "subject"])
+    distill(probs, tmp_path / "a", cfg(metadata_columns=("level", "subject")), generator=Teacher())
+    for config in ("all", "accepted", "prompt_completion"):
+        meta = [json.loads(r["metadata"]) for r in table(tmp_path / "a", config)]
+        assert meta[0] == {"level": "Level 0", "subject": "Algebra"} and meta[-1]["level"] == "Level 1"
+    with pytest.raises(UsageError, match="--keep-column grade: .* has no column 'grade'"):
+        load_problems(open_input(tmp_path / "in.jsonl"), {}, keep_columns=["grade"])
+
+
+def test_distill_dataset_loads_without_a_config_name(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    distill(problems(), tmp_path / "a", cfg(), generator=Teacher())
+    ds = datasets.load_dataset(str(tmp_path / "a"), split="train")
+    assert "messages" in ds.column_names and ds.num_rows == 8
+
+
+def test_presets_phi4_mini_and_notes_in_help_and_card(tmp_path, capsys):
+    from cotforge.datagen.distill import config_from_preset
+    from cotforge.datagen.presets import get_preset
+
+    phi = config_from_preset("phi4-mini", backend="openai")
+    assert (phi.model, phi.n, phi.keep) == ("deepseek-ai/DeepSeek-R1", 8, "correct")
+    warm = config_from_preset("kk-warmup", backend="hf", model="m")
+    assert "text" in warm.sft_formats
+    import os
+
+    os.environ["COLUMNS"] = "250"  # one help line per option: nothing wrapped mid-word
+    try:
+        assert run_cli(["distill", "--help"]) == 0
+    finally:
+        del os.environ["COLUMNS"]
+    out = " ".join(capsys.readouterr().out.split())
+    assert "phi4-mini" in out and "3ppl,4ppl,5ppl,6ppl,7ppl" in out
+    c = cfg(preset="kk-warmup", sampling={"n": 1, "max_tokens": 64}, sft_formats=("messages",))
+    distill(problems(1), tmp_path / "a", c, generator=Teacher())
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert all(f"Preset note: {note}" in card for note in get_preset("kk-warmup").notes)
+
+
+def test_several_configs_in_one_run(tmp_path, capsys):
+    import pyarrow as pa
+
+    from cotforge.store.dataset import DatasetWriter
+
+    class Rows:
+        schema = pa.schema([("problem", pa.string()), ("answer", pa.string())])
+
+        def __init__(self, people):
+            self.people = people
+
+        def rows(self, start=0, done=()):
+            for i in range(start, 2):
+                yield {"problem": f"{self.people} people puzzle {i}", "answer": "x"}
+
+    writer = DatasetWriter(tmp_path / "kk", name="kk", family="other", version="1", build_config={}, seeds={}, command="x")
+    for people in (3, 4):
+        writer.write_split(f"{people}ppl", "train", Rows(people))
+    writer.finish()
+    rec = tmp_path / "rec.jsonl"
+    items, _ = make_items([Problem(i, f"{p} people puzzle {i}", "x", "math") for p in (3, 4) for i in range(2)],
+                          cfg(template={"system": None, "user": "{problem}"}))
+    rec.write_text("".join(json.dumps({"prompt_id": it.prompt_id, "completion": "x"}) + "\n" for it in items))
+    code = run_cli(["distill", "--input", str(tmp_path / "kk"), "--config", "3ppl,4ppl", "--out", str(tmp_path / "o"),
+                    "--backend", "replay", "--model", str(rec), "--user-template", "{problem}", "--n", "1",
+                    "--keep", "all", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert [r["problem"] for r in table(tmp_path / "o", "all")] == [it.problem for it in items]
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert [i.get("config") for i in manifest["inputs"]] == ["3ppl", "4ppl"]

@@ -64,6 +64,19 @@ def distill_progress(enabled: bool | None) -> Iterator[Callable[[Any], None] | N
         yield update
 
 
+def _preset_help() -> str:
+    from cotforge.datagen.presets import PRESETS
+
+    lines = []
+    for p in PRESETS.values():
+        notes = " ".join(p.notes)
+        lines.append(f"{p.name}: {p.description}" + (f" Note: {notes}" if notes else ""))
+    return "Recipe preset. " + " | ".join(lines)
+
+
+PRESET_HELP = _preset_help()
+
+
 def register(app: typer.Typer) -> None:
     """Add the datagen commands to the ``cotforge`` app."""
 
@@ -73,12 +86,15 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(..., "--out", "-o", help="Output dataset folder."),
         backend: str = typer.Option(..., "--backend", help="hf, openai, vllm or replay."),
         model: Optional[str] = typer.Option(None, "--model", help="Teacher model (path or id); for replay, the recorded completions. Default: the preset's."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="kk-warmup, long-cot or short-cot."),
-        config: Optional[str] = typer.Option(None, "--config", help="Config of an input cotforge dataset / Hub dataset."),
+        preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+        config: Optional[str] = typer.Option(None, "--config", help="Config of an input cotforge dataset / Hub dataset; several comma-separated (e.g. 3ppl,4ppl,5ppl,6ppl,7ppl) are read one after another into one run."),
         split: Optional[str] = typer.Option(None, "--split", help="Split of the input (default: train)."),
         column: List[str] = typer.Option([], "--column", help="Column mapping FIELD=COLUMN for problem, answer, domain, prompt (repeatable)."),
         domain: Optional[str] = typer.Option(None, "--domain", help="Domain of rows without a domain column (default: the preset's, else math)."),
-        limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N input rows."),
+        limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N input rows (of each --config)."),
+        keep_column: List[str] = typer.Option([], "--keep-column", help="Input column to carry into every row's `metadata` (repeatable), e.g. level, subject, an id."),
+        sft_formats: Optional[str] = typer.Option(None, "--sft-formats", help="SFT configs besides `accepted` (messages): prompt_completion, text (comma-separated). Default: the preset's, else prompt_completion."),
+        sft_token_budget: Optional[int] = typer.Option(None, "--sft-token-budget", help="Stop sampling once the accepted completions hold this many tokens (needs token counts: --tokenizer where the backend reports none)."),
         n: Optional[int] = typer.Option(None, "--n", help="Candidates per prompt (N)."),
         temperature: Optional[float] = typer.Option(None, "--temperature"),
         top_p: Optional[float] = typer.Option(None, "--top-p"),
@@ -145,10 +161,14 @@ def register(app: typer.Typer) -> None:
             template=template, verifiers={k: str(v) for k, v in _kv(verifier, "--verifier").items()} or None,
             verifier_options=verifier_options or None, backend_options=_kv(backend_opt, "--backend-opt") or None,
             token_counter=tokenizer, shard_prompts=shard_prompts,
+            sft_formats=("messages", *(f for f in _csv(sft_formats) if f != "messages")) if sft_formats is not None else None,
+            sft_token_budget=sft_token_budget, metadata_columns=tuple(keep_column) or None,
         )
         cfg.validate()
         check_out_apart(out, [input])
-        src = open_input(input, config=config, split=split)
+        configs = list(_csv(config) or ()) or [None]
+        sources = [open_input(input, config=c, split=split) for c in configs]
+        src = sources[0]
         family_columns, family_domain = family_defaults(src)
         if not columns and family_columns:  # e.g. a cotforge K&K dataset: quiz + R1 prompt, kk verifier
             columns = dict(family_columns)
@@ -156,13 +176,14 @@ def register(app: typer.Typer) -> None:
                 # a prompt format was asked for: honour it rather than the dataset's own prompt column
                 columns.pop("prompt", None)
         dom = domain or family_domain or p.domain
-        problems = load_problems(src, columns, default_domain=dom, limit=limit)
+        problems = [p for source in sources
+                    for p in load_problems(source, columns, default_domain=dom, limit=limit, keep_columns=keep_column)]
         t0 = time.perf_counter()
         try:
             with distill_progress(None if progress else False) as on_progress:
                 manifest = distill(
                     problems, out, cfg, engine=engine, workers=workers, batch_prompts=batch_prompts, retries=retries,
-                    overwrite=overwrite, inputs=[src.record], name=name, on_progress=on_progress,
+                    overwrite=overwrite, inputs=[source.record for source in sources], name=name, on_progress=on_progress,
                     command=rebuild_command(out, cfg, input, columns, dom, limit, config, split),
                     ray_options={"address": ray_address, "gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
                     max_error_rate=max_error_rate,

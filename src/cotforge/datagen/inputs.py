@@ -280,6 +280,7 @@ class Problem:
     answer: str
     domain: str
     messages: tuple[dict[str, str], ...] | None = None  # a ready chat prompt, when the input has one
+    metadata: dict[str, Any] | None = None  # pass-through columns (difficulty, subject, ids), kept with every row
 
 
 PROBLEM_FIELDS = ("problem", "answer", "domain", "prompt")
@@ -333,19 +334,26 @@ def load_problems(
     *,
     default_domain: str = "math",
     limit: int | None = None,
+    keep_columns: Sequence[str] = (),
 ) -> list[Problem]:
     """Read (problem, answer, domain[, prompt]) rows through the column mapping.
 
     ``problem`` may be omitted when a ``prompt`` column (chat messages) is mapped: the last user
     message then stands for the problem text. ``answer`` is required (distillation grades against it).
+    ``keep_columns``: input columns carried through as each problem's ``metadata`` (e.g. ``level``,
+    ``subject``, an id), so domain and difficulty tags reach the distilled rows.
     """
     cols = {**DEFAULT_COLUMNS, **(columns or {})}
     if "prompt" in cols and "problem" not in (columns or {}) and cols["problem"] not in source.columns:
         cols.pop("problem")  # a prompt column alone is enough
     source.require(cols)
+    for c in keep_columns:
+        if c not in source.columns:
+            raise UsageError(f"--keep-column {c}: {source.label} has no column {c!r} (columns: {', '.join(source.columns)})")
     label = source.label
     out: list[Problem] = []
-    for row_no, row in source.rows(list(cols.values())):
+    wanted = list(dict.fromkeys([*cols.values(), *keep_columns]))
+    for row_no, row in source.rows(wanted):
         if limit is not None and len(out) >= limit:
             break
         messages = None
@@ -367,5 +375,6 @@ def load_problems(
             if not isinstance(value, str) or not value.strip():
                 raise InputRowError(label, row_no, f"column {cols['domain']!r}: expected a domain name, got {value!r}")
             domain = value.strip()
-        out.append(Problem(row_no, problem, answer, domain, messages))
+        metadata = {c: row.get(c) for c in keep_columns} if keep_columns else None
+        out.append(Problem(row_no, problem, answer, domain, messages, metadata))
     return out

@@ -62,12 +62,14 @@ class Preset:
     max_per_prompt: int | None = None
     finish_reasons: tuple[str, ...] = ("stop",)
     notes: tuple[str, ...] = field(default=())
+    sft_formats: tuple[str, ...] = ("messages", "prompt_completion")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "model": self.model, "sampling": dict(self.sampling), "n": self.n,
             "keep": self.keep, "template": self.template.to_dict(), "domain": self.domain,
             "max_per_prompt": self.max_per_prompt, "finish_reasons": list(self.finish_reasons),
+            "sft_formats": list(self.sft_formats), "notes": list(self.notes),
         }
 
 
@@ -86,8 +88,13 @@ PRESETS: dict[str, Preset] = {
         # the paper kept everything the teacher wrote; a trace cut at 8192 tokens has no answer but
         # is still a trace, so the keep-all preset does not filter on finish reason either
         finish_reasons=("stop", "length"),
-        notes=("Rows of a cotforge K&K dataset carry an R1-style `prompt` column; map it with "
-               "--column prompt=prompt to use it verbatim.",),
+        notes=("The preset's R1 prompt is used even for a cotforge K&K dataset; map --column prompt=prompt to "
+               "send the dataset's own prompt column instead.",
+               "The paper used 3-7 people (900 train puzzles each): pass --config 3ppl,4ppl,5ppl,6ppl,7ppl to "
+               "distill them in one run.",
+               "Besides `accepted` (messages), the `text` config holds each trace as one text after the "
+               "recipe's response template \" Assistant: <think>\\n\"; train with the loss on what follows it."),
+        sft_formats=("messages", "prompt_completion", "text"),
     ),
     "long-cot": Preset(
         name="long-cot",
@@ -106,13 +113,29 @@ PRESETS: dict[str, Preset] = {
         name="short-cot",
         description="Short CoT (Yeo et al. 2025): Qwen2.5-Math-72B-Instruct on MATH train, N candidates, keep correct.",
         model="Qwen/Qwen2.5-Math-72B-Instruct",  # [paper]
-        # [unconfirmed] sampling as for long-cot; 4,096 tokens because the model's context is 4k.
+        # [unconfirmed] sampling as for long-cot; 3,072 new tokens so that prompt + completion fit the
+        # model's 4,096-token context.
         sampling={"temperature": 0.7, "top_p": 0.95, "top_k": -1, "max_tokens": 3072},
         n=32,
         n_choices=(32, 64, 128, 192, 256),
         keep="correct",
         template=PromptTemplate(system=BOXED_SYSTEM, user="{problem}"),
         domain="math",
+    ),
+    "phi4-mini": Preset(
+        name="phi4-mini",
+        description="Phi-4-Mini-Reasoning style distillation: DeepSeek-R1 traces, 8 rollouts per prompt, "
+                    "kept only when the verifier says correct.",
+        model="deepseek-ai/DeepSeek-R1",  # [paper]: the teacher of Phi-4-Mini-Reasoning's distillation stage
+        # [unconfirmed]: the paper's evaluation sampling (T 0.6, top-p 0.95, 32K tokens) stands in for the
+        # undisclosed distillation settings
+        sampling={"temperature": 0.6, "top_p": 0.95, "top_k": -1, "max_tokens": 32768},
+        n=8,  # [paper]: about 8 rollouts per question, verified (correct ones kept)
+        keep="correct",
+        template=PromptTemplate(system=None, user="{problem}\n\n" + BOXED_SYSTEM),
+        domain="math",
+        notes=("Keep the input's difficulty and domain tags with --keep-column (e.g. --keep-column level "
+               "--keep-column subject): they travel in every row's `metadata`.",),
     ),
 }
 

@@ -23,13 +23,14 @@ FIELDS_ALL = [
     ("prompt", "list[{role, content}]", "the chat prompt sent to the teacher"),
     ("completion / reasoning", "string", "what the teacher generated; its `<think>` part (null if none)"),
     ("finish_reason / error / attempts", "string / string / int16", "stop, length or error (with the reason); generation attempts"),
-    ("prompt_tokens / completion_tokens", "int32", "token counts reported by the backend (-1: not reported)"),
+    ("prompt_tokens / completion_tokens", "int32", "token counts reported by the backend, or counted with `--tokenizer` where it reported none (-1: unknown)"),
     ("think_tokens / answer_tokens", "int32", "tokens inside and after the reasoning block"),
     ("reflection", "struct", "counts of wait, recheck, alternatively, retry, however"),
     ("verifier / verifier_version / status / score / extracted / reason", "string / float64", "the verdict"),
     ("prompt_samples / prompt_correct / prompt_pass_rate", "int32 / float64", "the prompt's outcome"),
     ("accepted / reject_reason", "bool / string", "whether the row is in `accepted`, and why not"),
-    ("model / backend / sampling", "string / struct", "provenance: teacher, backend, sampling parameters"),
+    ("model / backend / sampling", "string / struct", "provenance: teacher (per sample), backend, sampling parameters"),
+    ("metadata", "string", "the input's pass-through columns (`--keep-column`) as JSON, null when none"),
 ]
 
 
@@ -57,7 +58,25 @@ def render_distill_card(manifest: dict[str, Any], path: Any = None) -> str:
     histogram = stats["pass_rate_histogram"]
     peak = max([h["prompts"] for h in histogram] + [1])
     bars = [{**h, "bar": "#" * max(0, round(30 * h["prompts"] / peak))} for h in histogram]
-    return render_card(
+    from cotforge.datagen.presets import PRESETS
+
+    preset = PRESETS.get(manifest["build_config"].get("preset") or "")
+    card = render_card(
         "distill.md.j2", manifest, meta=META, splits=splits, stats=stats, config=manifest["build_config"],
-        histogram=bars, fields=FIELDS_ALL, **load_context(path),
+        histogram=bars, fields=FIELDS_ALL, preset_notes=list(preset.notes) if preset else [],
+        **load_context(path),
     )
+    return with_default_config(card, "accepted")
+
+
+def with_default_config(card: str, config: str) -> str:
+    """The card with ``config`` marked ``default: true`` in its YAML ``configs:``, so that
+    ``load_dataset(folder)`` (no config name) loads it instead of failing on several configs."""
+    import yaml
+
+    _, front, body = card.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    for entry in meta.get("configs", []):
+        if entry.get("config_name") == config:
+            entry["default"] = True
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n" + body

@@ -111,6 +111,9 @@ class DistillConfig:
     token_counter: str | None = None  # tokenizer name/path for exact think/answer token counts
     shard_prompts: int | None = None  # prompts per ``all`` shard (default: see MAX_SHARD_PROMPTS)
     preset: str = "none"
+    sft_formats: tuple[str, ...] = ("messages", "prompt_completion")  # see cotforge.datagen.distill.sft
+    sft_token_budget: int | None = None  # stop once the accepted completions hold this many tokens
+    metadata_columns: tuple[str, ...] = ()  # input columns passed through to every row as ``metadata``
 
     @property
     def n(self) -> int:
@@ -146,6 +149,11 @@ class DistillConfig:
             raise UsageError(f"--min-tokens {self.min_completion_tokens}: must be >= 0")
         if self.max_completion_tokens is not None and self.max_completion_tokens < max(1, self.min_completion_tokens):
             raise UsageError(f"--max-completion-tokens {self.max_completion_tokens}: must be >= --min-tokens and >= 1")
+        from cotforge.datagen.distill.sft import check_formats
+
+        check_formats(self.sft_formats)
+        if self.sft_token_budget is not None and self.sft_token_budget < 1:
+            raise UsageError(f"--sft-token-budget {self.sft_token_budget}: must be >= 1")
         if self.shard_prompts is not None and self.shard_prompts < 1:
             raise UsageError(f"--shard-prompts {self.shard_prompts}: must be >= 1")
         for domain, name in self.verifiers.items():
@@ -171,6 +179,8 @@ class DistillConfig:
         """The config as the manifest records it (and as the build hash covers it): secrets redacted."""
         d = asdict(self)
         d["finish_reasons"] = list(self.finish_reasons)
+        d["sft_formats"] = list(self.sft_formats)
+        d["metadata_columns"] = list(self.metadata_columns)
         d["sampling"] = self.params().to_dict()
         # where the server is and how hard to push it cannot change a row: not part of the identity,
         # so a resume may point at another server or raise the concurrency
@@ -198,13 +208,15 @@ def config_from_preset(
     merged_sampling = {"n": preset.n, **preset.sampling}
     merged_sampling.update({k: v for k, v in (sampling or {}).items() if v is not None})
     fields_ = {
+        "sft_formats": preset.sft_formats,
         "keep": preset.keep,
         "max_per_prompt": preset.max_per_prompt,
         "finish_reasons": preset.finish_reasons,
         "template": preset.template.to_dict(),
     }
     fields_.update({k: v for k, v in overrides.items() if v is not None})
-    if isinstance(fields_.get("finish_reasons"), list):
-        fields_["finish_reasons"] = tuple(fields_["finish_reasons"])
+    for key in ("finish_reasons", "sft_formats", "metadata_columns"):
+        if isinstance(fields_.get(key), list):
+            fields_[key] = tuple(fields_[key])
     return DistillConfig(backend=backend, model=model or preset.model, sampling=merged_sampling,
                          preset=preset.name, **fields_)

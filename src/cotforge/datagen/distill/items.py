@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -18,6 +19,7 @@ class PromptItem:
     answer: str
     domain: str
     messages: tuple[dict[str, str], ...]
+    metadata: str | None = None  # the input's pass-through columns as canonical JSON (``--keep-column``)
 
 
 def make_items(problems: Sequence[Any], cfg: DistillConfig) -> tuple[list[PromptItem], int]:
@@ -42,5 +44,7 @@ def make_items(problems: Sequence[Any], cfg: DistillConfig) -> tuple[list[Prompt
             duplicates += 1
             continue
         seen.add(pid)
-        items.append(PromptItem(pid, len(items), p.problem, p.answer, p.domain, messages))
+        meta = getattr(p, "metadata", None)
+        metadata = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str) if meta else None
+        items.append(PromptItem(pid, len(items), p.problem, p.answer, p.domain, messages, metadata))
     return items, duplicates

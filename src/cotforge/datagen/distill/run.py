@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 from cotforge.datagen.distill.config import ENGINES, FAMILY, MAX_ERROR_RATE, DistillConfig, redact, short_hash
 from cotforge.datagen.distill.items import make_items
 from cotforge.datagen.distill.sources import AcceptedSource, AllSource, DistillProgress, LocalEngine, PromptsSource
+from cotforge.datagen.distill.sft import SFT_CONFIGS, SFTSource
 from cotforge.datagen.distill.stats import distill_stats
 from cotforge.datagen.distill.worker import DistillWorker
 from cotforge.errors import UsageError
@@ -22,8 +23,9 @@ def rebuild_command(out: str | Path, cfg: DistillConfig, input_desc: str, column
     from cotforge.datagen.presets import get_preset
 
     q = shlex.quote
-    parts = ["cotforge distill", f"--input {q(str(input_desc))}", f"--out {q(str(out))}",
-             f"--backend {cfg.backend}", f"--model {q(cfg.model)}"]
+    # local paths absolute: typed relative, they would read as Hub ids from another directory
+    parts = ["cotforge distill", f"--input {q(_local(input_desc))}", f"--out {q(str(Path(out).resolve()))}",
+             f"--backend {cfg.backend}", f"--model {q(_local(cfg.model))}"]
     if config:
         parts.append(f"--config {config}")
     if split:
@@ -59,7 +61,19 @@ def rebuild_command(out: str | Path, cfg: DistillConfig, input_desc: str, column
         parts.append(f"--tokenizer {q(cfg.token_counter)}")
     if cfg.shard_prompts:
         parts.append(f"--shard-prompts {cfg.shard_prompts}")
+    extra = [f for f in cfg.sft_formats if f != "messages"]
+    if tuple(cfg.sft_formats) != get_preset(cfg.preset).sft_formats:
+        parts.append(f"--sft-formats {','.join(extra) or 'messages'}")
+    if cfg.sft_token_budget is not None:
+        parts.append(f"--sft-token-budget {cfg.sft_token_budget}")
+    parts += [f"--keep-column {q(c)}" for c in cfg.metadata_columns]
     return " ".join(parts)
+
+
+def _local(value: str) -> str:
+    """``value`` as an absolute path when it names something on disk, else as it is (a Hub id, a model name)."""
+    path = Path(str(value)).expanduser()
+    return str(path.resolve()) if str(value) and path.exists() else str(value)
 
 
 def distill(
@@ -142,11 +156,15 @@ def distill(
         return LocalEngine(DistillWorker(cfg, generator, retries=retries, retry_wait=retry_wait))
 
     source = AllSource(items, cfg.n, engine_factory, batch_prompts=batch_prompts, on_progress=on_progress,
-                       shard_rows=cfg.shard_rows(), max_error_rate=max_error_rate)
+                       shard_rows=cfg.shard_rows(), max_error_rate=max_error_rate,
+                       sft_token_budget=cfg.sft_token_budget)
     t0 = time.perf_counter()
     all_result = writer.write_split("all", "train", source)
     all_files = [out / s.path for s in all_result.shards]
-    writer.write_split("accepted", "train", AcceptedSource(all_files))
+    writer.write_split("accepted", "train", AcceptedSource(all_files))  # `messages`: always written
+    for fmt in cfg.sft_formats:
+        if fmt != "messages":
+            writer.write_split(SFT_CONFIGS[fmt], "train", SFTSource(fmt, all_files))
     writer.write_split("prompts", "train", PromptsSource(all_files))
     elapsed = time.perf_counter() - t0
 
@@ -164,6 +182,11 @@ def distill(
         "row_building_seconds": round(source.progress.rows_seconds, 3),
     }
     notes = []
+    if cfg.sft_token_budget is not None:
+        committed = stats["prompts"]
+        if committed < len(items):
+            notes.append(f"--sft-token-budget {cfg.sft_token_budget:,}: the accepted completions reached it at prompt "
+                         f"{committed - 1}, so {len(items) - committed:,} of {len(items):,} prompts were not sampled.")
     if duplicates:
         notes.append(f"{duplicates} duplicate prompts in the input (same messages, answer and domain) were dropped.")
     return writer.finish(notes=notes, stats=stats, render_card=lambda m: render_distill_card(m, out))

@@ -16,6 +16,11 @@ from cotforge.datagen.distill.items import PromptItem
 from cotforge.datagen.distill.worker import UNGRADABLE, BatchResult, DistillWorker, sft_assistant_text
 from cotforge.records import DISTILL_ACCEPTED_SCHEMA, DISTILL_ALL_SCHEMA, DISTILL_PROMPTS_SCHEMA
 
+#: The records' schemas plus ``metadata``: the input's pass-through columns (``--keep-column``) as JSON.
+_METADATA = pa.field("metadata", pa.string())
+ALL_SCHEMA = DISTILL_ALL_SCHEMA.append(_METADATA)
+ACCEPTED_SCHEMA = DISTILL_ACCEPTED_SCHEMA.append(_METADATA)
+
 
 class LocalEngine:
     """Runs batches in this process: generation one batch after another, while up to ``overlap``
@@ -77,6 +82,10 @@ class DistillProgress:
         return self.tokens / self.elapsed if self.elapsed > 0 else 0.0
 
 
+#: Reject reason of an accepted row that no longer fits ``--sft-token-budget``.
+BUDGET_REASON = "beyond --sft-token-budget"
+
+
 class AllSource:
     """The ``all`` split: prompts in order, N rows each, produced batch by batch through an engine.
 
@@ -87,7 +96,7 @@ class AllSource:
     the teacher again instead of keeping an outage as data.
     """
 
-    schema = DISTILL_ALL_SCHEMA
+    schema = ALL_SCHEMA
 
     def __init__(
         self,
@@ -99,6 +108,7 @@ class AllSource:
         on_progress: Callable[[DistillProgress], None] | None = None,
         shard_rows: int | None = None,
         max_error_rate: float = 1.0,
+        sft_token_budget: int | None = None,
     ):
         self.items, self.n = items, n
         self.engine_factory = engine_factory
@@ -106,11 +116,22 @@ class AllSource:
         self.on_progress = on_progress
         self.shard_rows = shard_rows
         self.max_error_rate = max_error_rate
+        self.sft_token_budget = sft_token_budget
+        self.budget_stop: int | None = None  # the prompt index where the SFT token budget ran out
         self.progress = DistillProgress()
 
     def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict]:
         pending: list[dict] = []
-        for r in self._generated(start):
+        rows = self._generated(start)
+        if self.sft_token_budget is not None:
+            used, full = 0, False  # what committed shards spent: the budget continues where the last run stopped
+            for t in done:
+                cols = [t.column(c).to_pylist() for c in ("accepted", "completion_tokens", "reject_reason")]
+                for accepted, tokens, why in zip(*cols):
+                    used += tokens if accepted else 0
+                    full = full or (why or "").startswith(BUDGET_REASON)
+            rows = self._within_budget(rows, used, full)
+        for r in rows:
             pending.append(r)
             if self.shard_rows and len(pending) >= self.shard_rows:
                 self._gate(pending, start)
@@ -120,6 +141,27 @@ class AllSource:
         if pending:
             self._gate(pending, start)
             yield from pending
+
+    def _within_budget(self, rows: Iterator[dict], used: int, full: bool) -> Iterator[dict]:
+        """Accepted rows while their completion tokens fit ``sft_token_budget`` (prompt order, so the
+        cut is deterministic); the first that does not fit, and the rest of its prompt, are rejected
+        with the reason, and sampling stops after that prompt."""
+        budget = self.sft_token_budget
+        current = None
+        for r in rows:
+            if full and r["prompt_index"] != current:
+                self.budget_stop = current
+                rows.close()  # stop asking the teacher (batches already in flight are discarded)
+                return
+            current = r["prompt_index"]
+            if r["accepted"]:
+                if full or used + r["completion_tokens"] > budget:
+                    r["accepted"] = False
+                    r["reject_reason"] = f"{BUDGET_REASON} {budget:,}"
+                    full = True
+                else:
+                    used += r["completion_tokens"]
+            yield r
 
     def _gate(self, shard: list[dict], start: int) -> None:
         failed = [r for r in shard if r["finish_reason"] == "error" and transient_error(r["error"])]
@@ -183,8 +225,8 @@ def _read_split(files: list[Path], columns: list[str] | None = None) -> Iterator
 class AcceptedSource:
     """``accepted``: the accepted rows of the finished ``all`` shards as SFT ``messages``."""
 
-    schema = DISTILL_ACCEPTED_SCHEMA
-    _COLUMNS = [f.name for f in DISTILL_ACCEPTED_SCHEMA if f.name != "messages"] + ["prompt", "completion", "reasoning", "accepted"]
+    schema = ACCEPTED_SCHEMA
+    _COLUMNS = [f.name for f in ACCEPTED_SCHEMA if f.name != "messages"] + ["prompt", "completion", "reasoning", "accepted"]
 
     def __init__(self, all_files: list[Path]):
         self.files = all_files

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cotforge.datagen.distill.worker import DUPLICATE_REASON
 
 PASS_RATE_BINS = (("0", "= 0"), ("(0, 0.25]", "> 0 AND pass_rate <= 0.25"), ("(0.25, 0.5]", "> 0.25 AND pass_rate <= 0.5"),
                   ("(0.5, 0.75]", "> 0.5 AND pass_rate <= 0.75"), ("(0.75, 1)", "> 0.75 AND pass_rate < 1"), ("1", "= 1"))
@@ -68,6 +69,7 @@ def distill_stats(root: str | Path, splits: dict[str, list[Any]]) -> dict[str, A
             f"SELECT domain, verifier, verifier_version, count(*) FROM {all_rel} GROUP BY 1, 2, 3 ORDER BY 4 DESC"
         ).fetchall()
     ]
+    (duplicates,) = one(f"SELECT count(*) FROM {all_rel} WHERE starts_with(reject_reason, '{DUPLICATE_REASON}')")
     models = [m for (m,) in con.execute(f"SELECT DISTINCT model FROM {all_rel} WHERE model IS NOT NULL ORDER BY 1").fetchall()]
     return {
         "models": models,
@@ -87,6 +89,7 @@ def distill_stats(root: str | Path, splits: dict[str, list[Any]]) -> dict[str, A
         "finish_reasons": {k: int(v) for k, v in finish.items()},
         "top_errors": errors,
         "reject_reasons": rejects,
+        "duplicates_rejected": int(duplicates),
         "verifiers": verifiers,
         "reasoning_all": summarize(con, all_rel, "finish_reason <> 'error'"),
         "reasoning_accepted": summarize(con, all_rel, "accepted"),

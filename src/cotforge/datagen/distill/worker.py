@@ -258,6 +258,7 @@ class DistillWorker:
                 "model": model,
                 "backend": cfg.backend,
                 "sampling": self._sampling,
+                "metadata": item.metadata,
             })
         decide(rows, cfg)
         return rows
@@ -273,11 +274,11 @@ class DistillWorker:
         if self.count_tokens is not None:
             return int(self.count_tokens(c.text))
         cfg = self.cfg
-        if cfg.min_completion_tokens > 0 or cfg.max_completion_tokens is not None:
+        if cfg.min_completion_tokens > 0 or cfg.max_completion_tokens is not None or cfg.sft_token_budget:
             raise UsageError(
-                f"--min-tokens/--max-completion-tokens: the {cfg.backend} backend reported no completion token "
+                f"--min-tokens/--max-completion-tokens/--sft-token-budget: the {cfg.backend} backend reported no completion token "
                 f"count (prompt {item.prompt_index}, sample {c.sample_index}; servers report none per sample "
-                f"when n > 1), so the length filter cannot be applied; pass --tokenizer <the teacher's "
+                f"when n > 1), so the length filter (or budget) cannot be applied; pass --tokenizer <the teacher's "
                 f"tokenizer> to count them, or drop the filter"
             )
         return c.completion_tokens

@@ -46,7 +46,9 @@ def extract_answer(solution: str) -> tuple[str | None, str]:
     from cotforge.verifiers.response import clean_answer, extract_with_source
 
     ans, source = extract_with_source(solution)
-    if ans is not None:
+    # a "bare" answer (a response that is one word or formula) is the verifier's reading of a model
+    # response; a web solution's last line goes through the stricter last-line rule below instead
+    if ans is not None and source != "bare":
         return strip_unit_words(clean_answer(ans) or ans), source
     ans = last_line_answer(solution)
     return (strip_unit_words(ans), "last_line") if ans else (None, "none")
