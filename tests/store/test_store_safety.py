@@ -7,10 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,7 +21,7 @@ from cotforge.store.repair import STUB_CARD
 from cotforge.store.resume import KeptShard
 from cotforge.store.shards import ShardLimits
 
-from test_store import SCHEMA, CountingSource, build
+from test_store import CountingSource, build
 
 
 class Tally(CountingSource):

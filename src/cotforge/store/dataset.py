@@ -25,12 +25,11 @@ What a folder looks like at every moment (see docs/store.md):
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import sys
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -38,6 +37,7 @@ import pyarrow as pa
 
 from cotforge.errors import UsageError
 from cotforge.store import atomic, layout
+from cotforge.store.journal import Journal, read_journal
 from cotforge.store.lock import FolderLock
 from cotforge.store.manifest import build_manifest, manifest_shards, read_manifest
 from cotforge.store.repair import STUB_CARD, is_stub_card, quarantine, recover_from_shards, shard_identity, unlisted_files
@@ -69,31 +69,6 @@ class SplitResult:
     @property
     def rows(self) -> int:
         return sum(s.rows for s in self.shards)
-
-
-@dataclass
-class _Journal:
-    build_hash: str
-    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"build_hash": self.build_hash, "splits": self.splits}
-
-    def listed(self) -> set[str]:
-        out: set[str] = set()
-        for entry in self.splits.values():
-            out.update(s["path"] for s in entry.get("shards", []))
-            out.update(entry.get("final", []))
-        return out
-
-
-def _read_journal(path: Path) -> _Journal:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not isinstance(data.get("splits", {}), dict):
-        raise ValueError("not a journal")
-    for entry in data.get("splits", {}).values():
-        [ShardInfo.from_dict(s) for s in entry["shards"]]
-    return _Journal(str(data["build_hash"]), data.get("splits", {}))
 
 
 class DatasetWriter:
@@ -146,16 +121,16 @@ class DatasetWriter:
         self._persisted = (self.root / layout.JOURNAL).exists()
 
     # ------------------------------------------------------------------ folder state
-    def _open(self, overwrite: bool) -> _Journal:
+    def _open(self, overwrite: bool) -> Journal:
         root = self.root
         journal_path = root / layout.JOURNAL
         manifest_path = root / layout.MANIFEST
         existing_hash: str | None = None
-        journal: _Journal | None = None
+        journal: Journal | None = None
         unreadable = ""
         if journal_path.exists():
             try:
-                journal = _read_journal(journal_path)
+                journal = read_journal(journal_path)
                 existing_hash = journal.build_hash
             except (ValueError, KeyError, TypeError):
                 existing_hash, unreadable = "unreadable journal", f"{layout.JOURNAL} is unreadable"
@@ -163,13 +138,13 @@ class DatasetWriter:
             try:
                 manifest = read_manifest(root)
                 existing_hash = manifest.get("build_hash")
-                journal = _Journal(existing_hash, {k: {"shards": [s.to_dict() for s in v], "complete": True}
+                journal = Journal(existing_hash, {k: {"shards": [s.to_dict() for s in v], "complete": True}
                                                    for k, v in manifest_shards(manifest).items()})
                 self._finished_folder = True
             except ValueError as exc:
                 recovered = recover_from_shards(root, self.build_hash)
                 if recovered:
-                    journal, existing_hash = _Journal(self.build_hash, recovered), self.build_hash
+                    journal, existing_hash = Journal(self.build_hash, recovered), self.build_hash
                     self._finished_folder = True
                     sys.stderr.write(f"warning: {exc}; recovered {len(recovered)} split(s) of this build from the "
                                      f"shards themselves (their footers name this build); rebuilding the rest\n")
@@ -200,7 +175,7 @@ class DatasetWriter:
             journal = None
             self._finished_folder = False
         if journal is None or journal.build_hash != self.build_hash:
-            journal = _Journal(self.build_hash)
+            journal = Journal(self.build_hash)
         self._remove_leftovers()
         strays = unlisted_files(root, journal.listed())
         moved = quarantine(root, strays)
@@ -447,31 +422,5 @@ class DatasetWriter:
         return dict(self._results)
 
 
-def split_paths(root: str | Path, manifest: dict[str, Any] | None = None) -> dict[str, list[Path]]:
-    """Finished shard files per ``config/split`` key, from the manifest."""
-    root = Path(root)
-    manifest = manifest or read_manifest(root)
-    return {k: [root / s.path for s in v] for k, v in manifest_shards(manifest).items()}
-
-
-def verify_dataset(root: str | Path) -> list[str]:
-    """Problems found by re-hashing every shard against the manifest and listing ``data/`` (empty list: intact).
-
-    Reports missing and corrupted shards, files under ``data/`` the manifest does not list, and an
-    unfinished build (journal present). Changes nothing: rerunning the build command repairs.
-    """
-    root = Path(root)
-    problems = []
-    if (root / layout.JOURNAL).exists():
-        problems.append(f"{layout.JOURNAL}: a build is running or was interrupted (rerun its command to finish it)")
-    manifest = read_manifest(root)
-    for key, shards in manifest_shards(manifest).items():
-        for s in shards:
-            path = root / s.path
-            if not path.is_file():
-                problems.append(f"{s.path}: missing")
-            elif path.stat().st_size != s.bytes or atomic.sha256_file(path) != s.sha256:
-                problems.append(f"{s.path}: sha256 mismatch (corrupted)")
-    for rel in unlisted_files(root):
-        problems.append(f"{rel}: not listed in {layout.MANIFEST} (unlisted; the build command moves it aside)")
-    return problems
+# Readers of finished folders live in cotforge.store.verify; imported here for existing callers.
+from cotforge.store.verify import split_paths, verify_dataset  # noqa: E402,F401
