@@ -126,20 +126,29 @@ def _mmlu_pro(outputs: Path) -> Iterator[PublishedSet]:
                        replay, {"avg@n": flags}, {"avg@n": sum(flags.values()) / len(flags)})
 
 
-def published_sets(outputs: str | Path) -> list[PublishedSet]:
+def published_sets(outputs: str | Path, benches: tuple[str, ...] | None = None) -> list[PublishedSet]:
+    """Every published set (only those of ``benches`` when given; the others are not read)."""
     outputs = Path(outputs)
-    return [*_skythought(outputs), *_qwen_math_cot_100(outputs), *_mmlu_pro(outputs)]
+    want = set(benches) if benches is not None else {"math500", "aime24", "mmlu_pro"}
+    sets = [s for s in _skythought(outputs) if s.bench in want]
+    if "math500" in want:
+        sets += list(_qwen_math_cot_100(outputs))
+    if "mmlu_pro" in want:
+        sets += list(_mmlu_pro(outputs))
+    return sets
 
 
-def reproduce(outputs: str | Path, work: str | Path, *, verify_workers: int | None = None) -> list[dict[str, Any]]:
-    """Run every published set through the harness under ``work``; one comparison row per metric."""
+def reproduce(outputs: str | Path, work: str | Path, *, verify_workers: int | None = None,
+              benches: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Run every published set (of ``benches`` when given) through the harness under ``work``;
+    one comparison row per metric."""
     from cotforge.evals.results import bench_files, read_table
     from cotforge.evals.run import run_eval
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     out_rows = []
-    for k, s in enumerate(published_sets(outputs)):
+    for k, s in enumerate(published_sets(outputs, benches)):
         tag = f"{k:02d}_{s.bench}_{re.sub(r'[^A-Za-z0-9.-]+', '_', s.model)}"
         replay = work / f"{tag}.replay.jsonl"
         replay.write_text("".join(json.dumps(r) + "\n" for r in s.replay), encoding="utf-8")
