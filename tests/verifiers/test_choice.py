@@ -41,6 +41,29 @@ TABLE = [
     ("B", "Reasoning...\nB) 42 joules", 4, C, "B"),
     ("B", "The answer is (A) at first sight. On reflection the answer is (B).", 4, C, "B"),  # the last statement wins
     ("B", "Answer: (D)", 4, I, "D"),
+    # issue 7 section 5: phrasings that are answers
+    ("D", "The answer: D", 4, C, "D"),
+    ("D", "After checking all four, the answer: (D).", 4, C, "D"),
+    ("D", "The answer is for sure D", 4, C, "D"),
+    ("C", "The answer is most likely (C).", 4, C, "C"),
+    ("B", "I think it's B", 4, C, "B"),
+    ("B", "I think it\u2019s B.", 4, C, "B"),
+    ("C", "I'm fairly sure it is (C) because the others fail.", 4, C, "C"),
+    ("A", "I think it's A good idea to check the units first.", 4, N, None),  # the article, not a letter
+    # non-English anchors
+    ("B", "La respuesta es B.", 4, C, "B"),
+    ("C", "La respuesta correcta es la C", 4, C, "C"),
+    ("D", "La réponse est (D).", 4, C, "D"),
+    ("A", "Die Antwort ist A.", 4, C, "A"),
+    ("B", "A resposta é B", 4, C, "B"),
+    ("B", "La risposta è B.", 4, C, "B"),
+    ("B", "Ответ: B", 4, C, "B"),
+    ("B", "所以答案是B。", 4, C, "B"),
+    ("C", "答案：C", 4, C, "C"),
+    ("D", "正确答案是 D，因为其他选项都不对", 4, C, "D"),
+    ("B", "따라서 정답은 B", 4, C, "B"),
+    ("B", "答えはBです。", 4, C, "B"),
+    ("A", "答案是A，B不对", 4, C, "A"),
     ("B", r"<think>the answer is (B)</think>The answer is (C)", 4, I, "C"),
     # never the article "A" or the pronoun "I" from prose
     ("A", "I think the answer depends on the context.", 10, N, None),

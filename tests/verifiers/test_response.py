@@ -61,6 +61,41 @@ EXTRACT = [
     ("**Step 1: set up**\nwe compute\nand so on", None, "none"),  # headings are not answers
     ("**Step 1:** foo", None, "none"),
     ("I have no idea.", None, "none"),
+    # issue 7 section 4: several final boxes are one answer; a final answer stated after boxes wins
+    (r"The solutions are $\boxed{3}$ and $\boxed{-4}$.", "3, -4", "boxed"),
+    (r"So $x = \boxed{3}$ or $x = \boxed{-4}$.", "3, -4", "boxed"),
+    (r"$\boxed{1}, \boxed{2}, \boxed{3}$", "1, 2, 3", "boxed"),
+    (r"First \boxed{840}. Double-checking: \boxed{840}", "840", "boxed"),  # separate sentences: the last box
+    (r"Part one is \boxed{2}. Part two is \boxed{5}.", "5", "boxed"),
+    (r"We get $\boxed{5}$ first. Adding 2, the final answer is 7.", "7", "answer_is"),
+    ("Steps give $\\boxed{4}$ and then more.\n\nFinal Answer: 12", "12", "answer_colon"),
+    (r"The area is $\boxed{6}$. Checking: the final answer is correct.", "6", "boxed"),  # no value stated: the box
+    # bare formula-only responses are the answer
+    ("t^2-4t+4", "t^2-4t+4", "bare"),
+    (r"\dfrac{2}{5}", r"\dfrac{2}{5}", "bare"),
+    (r"$\frac{2}{7}.$", r"\frac{2}{7}", "bare"),
+    (r"\text{even}", r"\text{even}", "bare"),
+    ("even", "even", "bare"),
+    (r"\sin x + \cos x", r"\sin x + \cos x", "bare"),
+    ("I think 5", None, "none"),  # prose
+    ("x" * 100, None, "none"),  # too long to be a bare answer
+    # sentence punctuation inside math delimiters
+    (r"The answer is $(3,4),$", "(3,4)", "answer_is"),
+    (r"The answer is $x^2+1,$ as required", "x^2+1", "answer_is"),
+    # other languages
+    ("Entonces, la respuesta es 5.", "5", "answer_is"),
+    (r"因此，答案是 $\frac{1}{2}$。", r"\frac{1}{2}", "answer_is"),
+    ("所以答案为7。", "7", "answer_is"),
+    ("Die Antwort ist 12.", "12", "answer_is"),
+    ("La réponse est 12.", "12", "answer_is"),
+    ("A resposta é 12.", "12", "answer_is"),
+    ("La risposta è 12.", "12", "answer_is"),
+    ("よって答えは7です。", "7", "answer_is"),
+    ("따라서 정답은 7", "7", "answer_is"),
+    ("Vậy đáp án là 7.", "7", "answer_is"),
+    ("Ответ: 12", "12", "answer_colon"),
+    ("答案：12", "12", "answer_colon"),
+    ("Respuesta: 8", "8", "answer_colon"),
     # priority: a box beats a phrase, a tag beats a phrase
     (r"The answer is 3. Actually \boxed{4}", "4", "boxed"),
     ("<answer>5</answer> The answer is 6.", "5", "answer_tag"),

@@ -49,7 +49,8 @@ _LETTER = r"(?-i:([A-J]))"  # capitals only, even inside case-insensitive patter
 # would make "A" an article and "I" a pronoun) - except a word that opens a reason ("the answer is
 # A because ..."): neither the article nor the pronoun is ever followed by one of these.
 _REASON_WORDS = r"(?:because|since|as|given|due|which|hence|thus|so|therefore|but|though|although|while|whereas)\b"
-_AFTER = r"(?=[\s*_`$]*(?:[.,:;!?)\]}。，：；！？）、]|$|\n|\s+(?![a-z])|\s+" + _REASON_WORDS + "))"
+# (or a CJK character: "答えはBです", "选B因为")
+_AFTER = r"(?=[\s*_`$]*(?:[.,:;!?)\]}。，：；！？）、\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]|$|\n|\s+(?![a-z])|\s+" + _REASON_WORDS + "))"
 # Words of certainty or hedging between the verb and the letter: "the answer is for sure D",
 # "the answer is most likely (B)", "the answer is, I think, C".
 _HEDGE = (

@@ -44,7 +44,7 @@ from cotforge.verifiers.math_text import (
 )
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
-from cotforge.verifiers.response import extract_with_source, last_boxed, parse_response, to_text
+from cotforge.verifiers.response import extract_with_source, final_boxes, last_boxed, parse_response, to_text
 
 __all__ = ["MAX_DIGITS", "MathVerifier", "gold_problem", "gold_text", "too_big_to_evaluate"]
 
@@ -70,8 +70,8 @@ for _name in ("math_verify.parser", "math_verify.grader"):
 
 
 def gold_text(gold: object) -> str | None:
-    """The gold answer as a short string: numbers stringified, the last ``\\boxed{}`` of a full
-    solution taken, ``$`` delimiters removed. ``None`` when there is nothing usable."""
+    """The gold answer as a short string: numbers stringified, the final ``\\boxed{}`` of a full
+    solution taken (several final boxes as one list), ``$`` delimiters removed. ``None`` when there is nothing usable."""
     if isinstance(gold, bool):
         return None
     if isinstance(gold, int):
@@ -85,7 +85,8 @@ def gold_text(gold: object) -> str | None:
         return None
     text = text.strip()
     if "\\boxed" in text or "\\fbox" in text:
-        text = last_boxed(text) or ""
+        boxes = final_boxes(text)  # $\boxed{1}\boxed{2}$ is the set {1, 2}, as in a response
+        text = ", ".join(boxes) if boxes else (last_boxed(text) or "")
     while len(text) >= 2 and text[0] == "$" and text[-1] == "$":
         text = text[1:-1].strip()
     return text or None

@@ -39,7 +39,12 @@ _WHOLE_TEXT_RE = re.compile(r"^\\(?:text|mbox|mathrm|textbf|textnormal)\s*\{([^{
 _ORDINAL_RE = re.compile(r"(?<=\d)(?:\^\{?\\(?:mathrm|text|textrm)\{(?:st|nd|rd|th)\}\}?|\^\{?(?:st|nd|rd|th)\}?|(?:st|nd|rd|th))$")
 _PERCENT_RE = re.compile(r"\s*(?:\\?%|\\percent\b)\s*$")
 _ASSIGNMENT_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!=)")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?:\.\d+)?$")
+# "1,000" and "10{,}080" (a leading "0," is a decimal comma, "0,111" = 0.111, never thousands)
+_THOUSANDS_RE = re.compile(r"^[+-]?(?!0(?:,|\{,\}))\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?:\.\d+)?$")
+# "1,22", "1000,99", "0,111": a decimal comma (math-verify reads it so), unless it is "1,000"
+_DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+$")
+# "32, 349": a comma followed by a space separates list items, it is not a thousands separator
+_LIST_COMMA_RE = re.compile(r",\s+\d")
 _WORD_ANSWER_RE = re.compile(r"[A-Za-z]{2,40}")
 _DEC_RE = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
 _SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
@@ -89,6 +94,11 @@ def normalize_answer(answer: object, *, strip_assignment: bool = True) -> Normal
     is a bare value; wrong for a gold that is itself an equation)."""
     if not isinstance(answer, str) or len(answer) > MAX_FAST_CHARS:
         return None
+    if _LIST_COMMA_RE.search(answer):
+        return Normalized(text=clean_latex(answer))  # a list: the structural rules or math-verify decide
+    if _DECIMAL_COMMA_RE.match(answer.strip()) and not _THOUSANDS_RE.match(answer.strip()):
+        # "3,5" and "0,111" are decimals written with a comma (as math-verify and most of Europe read them)
+        return Normalized(text=answer.strip().replace(",", "."), value=Fraction(answer.strip().replace(",", ".")), is_decimal=True)
     try:
         s = _DOLLAR_RE.sub("", answer.strip())
         m = _WHOLE_TEXT_RE.match(s)

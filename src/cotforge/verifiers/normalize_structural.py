@@ -70,6 +70,8 @@ def _structure(text: str):
     items = _split_top(tokens, ",")
     if any(not part for part in items):
         raise _Unsupported("empty list item")
+    if len(items) == 2 and all(len(p) == 1 and p[0][0] == "num" for p in items) and re.fullmatch(r"\d+,\d+", text.strip()):
+        raise _Unsupported("decimal comma or a two-number list")
     values = [v for part in items for v in _elements(part)]
     if len(items) > 1 or len(values) > 1:
         for a, b in zip(items, items[1:]):  # "1,000, 2": thousands separators or a list?
