@@ -162,3 +162,16 @@ def test_round_trip_of_a_real_hf_run(tmp_path, tiny_model_dir):
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "run.parquet")
     replayed = get_backend("replay", path=tmp_path / "run.parquet").generate(requests, params)
     assert replayed == produced
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bin.jsonl", b"\x89PNG\r\n\x1a\n\x00\xff\xfe", r"bin.jsonl: row 1: not UTF-8 text"),
+    ("late.jsonl", b'{"prompt_id": "a", "completion": "x"}\n' * 3 + b'{"prompt_id": "b\xff"}\n', r"late.jsonl: row 4: not UTF-8"),
+    ("bin.parquet", b"\x00\x01 not parquet at all", r"bin.parquet: not a readable Parquet file"),
+])
+def test_binary_replay_file_is_one_clear_error(tmp_path, name, content, message):
+    from cotforge.errors import UsageError
+
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        get_backend("replay", path=tmp_path / name)

@@ -62,3 +62,18 @@ def test_demo_command_is_registered(capsys):
         register(cli.app)
     assert cli.main(["demo", "--help"]) == 0
     assert "--out" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_demo_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys, where):
+    from cotforge import cli
+
+    if "demo" not in {c.name for c in cli.app.registered_commands}:
+        from cotforge.datagen.cli import register
+
+        register(cli.app)
+    (tmp_path / "f.txt").write_text("x")
+    out = tmp_path / "f.txt" if where == "file" else tmp_path / "f.txt" / "demo"
+    assert cli.main(["demo", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--out {out}" in err and (tmp_path / "f.txt").read_text() == "x"

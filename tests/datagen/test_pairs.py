@@ -226,6 +226,16 @@ def test_prompts_without_usable_completions_are_counted_one_by_one(tmp_path, cap
     assert (s["prompts"], s["prompts_with_pairs"], s["prompts_without_either"]) == (3, 1, 2)
     assert run_cli(["pairs", "--input", str(path), "--out", str(tmp_path / "cli")]) == 0
     assert "wrote 1 pairs from 1 of 3 prompts" in capsys.readouterr().out
+    card = (tmp_path / "cli" / "README.md").read_text()
+    header = card.index("| pairs |") if "| pairs |" in card else -1
+    table_start = card.rindex("\n|", 0, header)
+    table = card[card.rindex("\n\n", 0, table_start) + 2 : header]
+    assert "\n\n" not in table.strip("\n") and "|---|" in table  # header and separator rows stay together
+
+    # nothing usable: no pairs is an error with the reason, not a silent exit 0
+    assert run_cli(["pairs", "--input", str(path), "--out", str(tmp_path / "none"), "--rejected-status", "truncated"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no pairs: of 3 prompts") and "none with status 'truncated'" in err
 
 
 def test_non_distill_dataset_input_is_named(tmp_path, capsys):

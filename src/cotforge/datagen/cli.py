@@ -235,6 +235,13 @@ def register(app: typer.Typer) -> None:
         s = manifest["stats"]
         typer.echo(f"wrote {s['pairs']:,} pairs from {s['prompts_with_pairs']:,} of {s['prompts']:,} prompts to {out}")
         typer.echo(f"content hash {manifest['content_hash']}")
+        if not s["pairs"]:  # an empty preference set is never what was asked for
+            typer.echo(
+                f"error: no pairs: of {s['prompts']:,} prompts, {s['prompts_without_correct']:,} have no correct "
+                f"completion, {s['prompts_without_rejected']:,} none with status {rejected_status!r} and "
+                f"{s['prompts_without_either']:,} neither" + (f" (or none with a length margin >= {min_margin})"
+                                                              if min_margin else ""), err=True)
+            raise typer.Exit(1)
 
     @app.command("silver")
     def silver_cmd(
@@ -386,6 +393,11 @@ def run_demo(out: str | Path, *, overwrite: bool = False, echo: Callable[[str], 
     except ImportError:  # pragma: no cover - the hf backend reports the missing extra itself
         pass
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder; the demo writes several datasets into a folder")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--out {out}: {parent} is a file, not a folder")
     bench_dir = Path(data_dir) if data_dir is not None else shared_data_dir()
     has_benchmarks = bench_dir.is_dir()
     out.mkdir(parents=True, exist_ok=True)

@@ -209,16 +209,21 @@ def _input_files(path: Path, config: str) -> list[Path]:
 
 def _read_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if file.suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         row_no = 0
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                yield row_no, row
-                row_no += 1
+        try:
+            batches = pq.ParquetFile(file).iter_batches(batch_size=4096)
+            for batch in batches:
+                for row in batch.to_pylist():
+                    yield row_no, row
+                    row_no += 1
+        except (pa.ArrowException, OSError) as exc:
+            raise UsageError(f"replay: {file}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
         return
-    with open(file, encoding="utf-8") as fh:
-        for row_no, line in enumerate(fh):
+    with open(file, "rb") as fh:
+        for row_no, line in _lines(fh, file):
             if not line.strip():
                 continue
             try:
@@ -228,6 +233,16 @@ def _read_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise InputRowError(str(file), row_no, f"expected a JSON object, got {type(row).__name__}")
             yield row_no, row
+
+
+def _lines(fh, file: Path) -> Iterator[tuple[int, str]]:
+    """The lines of a file opened in binary, decoded one by one, so that bytes that are not UTF-8 (a
+    binary file, a bad line deep in a good one) are an error naming their own row."""
+    for row_no, raw in enumerate(fh):
+        try:
+            yield row_no, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputRowError(str(file), row_no, f"not UTF-8 text (a binary file?): {exc.reason} at byte {exc.start}") from None
 
 
 def _text(value: Any, bad, where: str) -> str:
