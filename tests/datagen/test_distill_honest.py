@@ -374,3 +374,22 @@ def test_several_configs_in_one_run(tmp_path, capsys):
     assert [r["problem"] for r in table(tmp_path / "o", "all")] == [it.problem for it in items]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert [i.get("config") for i in manifest["inputs"]] == ["3ppl", "4ppl"]
+
+
+def test_cli_replays_published_outputs_by_a_user_column(tmp_path, capsys):
+    questions = [f"What is {i} + 1?" for i in range(3)]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"problem": q, "answer": str(i + 1), "uid": f"u{i}"}) + "\n"
+                                               for i, q in enumerate(questions)))
+    # published samples keyed by the question text, 2 per question, in file order
+    (tmp_path / "pub.jsonl").write_text("".join(
+        json.dumps({"question": q, "response": f"\\boxed{{{i + 1 + j}}}", "uid": f"u{i}"}) + "\n"
+        for i, q in enumerate(questions) for j in range(2)))
+    base = ["distill", "--input", str(tmp_path / "in.jsonl"), "--backend", "replay", "--model", str(tmp_path / "pub.jsonl"),
+            "--n", "2", "--no-progress"]
+    assert run_cli(base + ["--out", str(tmp_path / "a"), "--backend-opt", "id_column=question"]) == 0, capsys.readouterr().err
+    rows = table(tmp_path / "a", "all")
+    assert [r["completion"] for r in rows] == ["\\boxed{1}", "\\boxed{2}", "\\boxed{2}", "\\boxed{3}", "\\boxed{3}", "\\boxed{4}"]
+    assert [r["status"] for r in rows[::2]] == ["correct"] * 3
+    # an id column of the input, carried with --keep-column, keys the same way
+    assert run_cli(base + ["--out", str(tmp_path / "b"), "--backend-opt", "id_column=uid", "--keep-column", "uid"]) == 0
+    assert [r["completion"] for r in table(tmp_path / "b", "all")] == [r["completion"] for r in rows]

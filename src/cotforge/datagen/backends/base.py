@@ -158,10 +158,16 @@ class Completion:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One chat prompt. A trailing assistant message is a prefill the model continues."""
+    """One chat prompt. A trailing assistant message is a prefill the model continues.
+
+    ``lookup``: what else is known about the prompt's input row (``problem`` text, pass-through
+    columns), for backends that find recorded answers by a column of their own (replay's
+    ``id_column``); generating backends ignore it.
+    """
 
     prompt_id: str
     messages: list[dict[str, Any]] = field(default_factory=list)
+    lookup: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt_id, str) or not self.prompt_id:

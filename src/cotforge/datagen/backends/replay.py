@@ -150,20 +150,20 @@ class ReplayGenerator(GeneratorBase):
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
         requests = self._check_requests(requests)
-        if requests and not any(r.prompt_id in self._index for r in requests):
-            sample = ", ".join(repr(r.prompt_id) for r in requests[:3])
+        if requests and not any(self._key(r) in self._index for r in requests):
+            sample = ", ".join(repr(self._key(r)) for r in requests[:3])
             raise UsageError(
                 f"replay: none of the {len(requests)} requested prompt ids (e.g. {sample}) is recorded in {self.path}; "
                 f"is it the right run, and is {self.id_column!r} the prompt id column?"
             )
         results = []
         for req in requests:
-            recorded = self._index.get(req.prompt_id, {})
+            recorded = self._index.get(self._key(req), {})
             row: list[Completion] = []
             for j in range(params.n):
                 if j not in recorded:
                     why = "no recorded completions" if not recorded else f"no recorded sample {j} ({len(recorded)} recorded)"
-                    row.append(Completion.failed(f"replay: prompt {req.prompt_id!r} has {why} in {self.path}", j))
+                    row.append(Completion.failed(f"replay: prompt {self._key(req)!r} has {why} in {self.path}", j))
                     continue
                 completion, sampling, file, row_no = recorded[j]
                 if self.check_params and sampling is not None:
@@ -172,6 +172,15 @@ class ReplayGenerator(GeneratorBase):
             results.append(row)
         check_sample_grid(results, requests, params.n)
         return results
+
+    def _key(self, request: GenerationRequest) -> str:
+        """What identifies ``request`` in the recorded file: its prompt id, or with another
+        ``id_column`` the input row's column of that name (kept with ``--keep-column``), else its
+        problem text (published outputs keyed by the question)."""
+        if self.id_column == "prompt_id":
+            return request.prompt_id
+        lookup = request.lookup or {}
+        return str(lookup.get(self.id_column, lookup.get("problem", request.prompt_id)))
 
     def recorded_params(self) -> list[SamplingParams]:
         """The distinct sampling parameters recorded in the input (without ``n``)."""

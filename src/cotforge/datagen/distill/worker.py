@@ -39,6 +39,14 @@ def build_generator(cfg: DistillConfig, retries: int | None = None) -> Any:
     return get_backend(cfg.backend, model=cfg.model, **options)
 
 
+def _lookup(item: PromptItem) -> dict[str, str]:
+    """The prompt's input row as a replay backend may key on it: pass-through columns and the problem."""
+    import json
+
+    meta = json.loads(item.metadata) if item.metadata else {}
+    return {**{k: str(v) for k, v in meta.items() if v is not None}, "problem": item.problem}
+
+
 def retries_internally(generator: Any) -> bool:
     """True for a backend that retries failed requests itself (it has an integer ``max_retries``):
     the error completions it returns have used their retries already."""
@@ -152,7 +160,7 @@ class DistillWorker:
         raising has used its retries already."""
         from cotforge.datagen.backends.base import GenerationRequest
 
-        requests = [GenerationRequest(it.prompt_id, [dict(m) for m in it.messages]) for it in items]
+        requests = [GenerationRequest(it.prompt_id, [dict(m) for m in it.messages], _lookup(it)) for it in items]
         results, used, gave_up = self._call(requests)
         attempts = [[used] * self.params.n for _ in items]
         settled = set(range(len(items))) if gave_up else set()
