@@ -85,6 +85,9 @@ def register(app: typer.Typer) -> None:
         verifier_opt: List[str] = typer.Option([], "--verifier-opt", help="VERIFIER.KEY=VALUE (repeatable)."),
         batch_questions: int = typer.Option(16, "--batch-questions", help="Questions per generation batch (16)."),
         verify_workers: Optional[int] = typer.Option(None, "--verify-workers", help="Verifier pool processes (CPU count)."),
+        engine: str = typer.Option("local", "--engine", help="local, or ray: one backend per Ray worker (local)."),
+        workers: int = typer.Option(1, "--workers", help="Ray workers with --engine ray (1)."),
+        gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs per Ray worker (0; 1 = one vLLM replica per GPU)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a folder holding a different run."),
         progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (on a terminal)."),
     ):
@@ -112,7 +115,8 @@ def register(app: typer.Typer) -> None:
                 chat_template=False if raw_prompt else None, backend_options=_kv(backend_opt, "--backend-opt") or None,
                 prompt=_prompt_opt(prompt), verifier_options=_verifier_opts(verifier_opt) or None,
                 overwrite=overwrite, batch_questions=batch_questions, verify_workers=verify_workers,
-                on_progress=on_progress, command=command,
+                on_progress=on_progress, command=command, engine=engine, workers=workers,
+                ray_options={"gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
             )
         typer.echo(results_table(results))
         typer.echo(f"run: {out}")

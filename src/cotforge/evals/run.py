@@ -77,6 +77,9 @@ def run_eval(
     on_progress: Callable[[Progress], None] | None = None,
     command: str | None = None,
     plots: bool = True,
+    engine: str = "local",
+    workers: int = 1,
+    ray_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``benches`` into the run folder ``out``; returns the results.json content.
 
@@ -84,7 +87,9 @@ def run_eval(
     path). ``chat_template``: True/None render prompts with the model's chat template, False sends
     the raw text (base models; hf and vllm). ``prompt``: a template name (or one per benchmark).
     ``verifier_options``: {verifier name: options}, passed to the verifier and recorded.
-    ``generator``: a ready backend object (tests). ``plots``: draw the card's PNG plots. Rerunning on an interrupted folder resumes it.
+    ``generator``: a ready backend object (tests). ``plots``: draw the card's PNG plots.
+    ``engine="ray"`` spreads each generation batch over ``workers`` Ray actors, one backend each
+    (``ray_options``: address, cpus_per_worker, gpus_per_worker, num_cpus). Rerunning on an interrupted folder resumes it.
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -93,6 +98,10 @@ def run_eval(
 
     if backend not in backends_available():
         raise UsageError(f"--backend {backend!r}: choose one of {', '.join(backends_available())}")
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--engine {engine!r}: choose local or ray")
+    if engine == "ray" and generator is not None:
+        raise UsageError("--engine ray builds one backend per worker; it cannot use a ready generator object")
     if not isinstance(batch_questions, int) or batch_questions < 1:
         raise UsageError(f"--batch-questions {batch_questions!r}: must be an integer >= 1")
     options = dict(backend_options or {})
@@ -132,6 +141,10 @@ def run_eval(
     )
     if generator is not None:
         lazy = LazyGenerator(lambda: generator)
+    elif engine == "ray":
+        from cotforge.evals.ray_engine import RayGenerator
+
+        lazy = LazyGenerator(lambda: RayGenerator(backend, model, options, workers=workers, **(ray_options or {})))
     else:
         lazy = LazyGenerator(build_generator_factory(model, backend, options))
     t0 = time.perf_counter()
@@ -154,5 +167,6 @@ def run_eval(
     return finish_run(
         out, writer, plans, model=model, backend=backend,
         environment={"libraries": library_versions(), "chat_template": template},
-        run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run}, plots=plots,
+        run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run, "engine": engine,
+                   "workers": workers if engine == "ray" else 1}, plots=plots,
     )
