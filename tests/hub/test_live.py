@@ -17,7 +17,7 @@ import sys
 import time
 
 import pytest
-from conftest import build_folder
+from .hub_folders import build_folder
 
 from cotforge.hub.publish import publish
 from cotforge.hub.pull import pull

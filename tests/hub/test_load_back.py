@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hub_server import HubServer
-from olah_mirror import OlahMirror, find_olah
+from .hub_server import HubServer
+from .olah_mirror import OlahMirror, find_olah
 
 from cotforge.hub.publish import publish
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import WRITE_TOKEN, build_folder
+from .hub_folders import WRITE_TOKEN, build_folder
 
 from cotforge.cli import main
 from cotforge.errors import UsageError
@@ -255,7 +255,7 @@ def test_pull_downloads_a_tag_and_verifies_it(tmp_path, hub, api, cli_env, capsy
 
 
 def test_pull_refuses_a_download_whose_shards_do_not_match_the_manifest(tmp_path, hub, api):
-    from hub_server import GitRepo
+    from .hub_server import GitRepo
 
     publish(build_folder(tmp_path / "v1", {"main/train": 4}), REPO, api=api)
     # corrupt the tagged content behind the client's back (a broken mirror, a rewritten tag)
