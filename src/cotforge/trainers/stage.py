@@ -43,18 +43,29 @@ def train_and_save(trainer: Any, tokenizer: Any, out: Path, *, stage: str, base_
     if resume:
         log(f"{stage}: resuming from {resume}")
     result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    trainer.save_model(str(out))  # collective under DeepSpeed ZeRO-3: every process calls it
     history = list(trainer.state.log_history)
-    write_json(out / LOG_FILE, history)
     losses = [h["loss"] for h in history if "loss" in h]
     report = dict(report)
     report.update(global_steps=trainer.state.global_step, train_loss=getattr(result, "training_loss", None),
-                  first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None)
-    record = write_model_card(out, stage=stage, base_model=base_model, data=data, config=config,
-                              trainer_args=args_dict(trainer.args), report=report, recipe=recipe)
-    log(f"{stage}: saved {out} ({trainer.state.global_step} steps)")
+                  first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
+                  processes=trainer.accelerator.num_processes, distributed_backend=_backend())
+    record = {"stage": stage, "report": report}
+    if trainer.is_world_process_zero():  # one writer for the tokenizer, the log and the card
+        tokenizer.save_pretrained(str(out))
+        write_json(out / LOG_FILE, history)
+        record = write_model_card(out, stage=stage, base_model=base_model, data=data, config=config,
+                                  trainer_args=args_dict(trainer.args), report=report, recipe=recipe)
+        log(f"{stage}: saved {out} ({trainer.state.global_step} steps, {report['processes']} process(es))")
+    trainer.accelerator.wait_for_everyone()
     return record
+
+
+def _backend() -> str | None:
+    """torch.distributed's backend when a process group runs (gloo on CPU, nccl on GPUs), else None."""
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
 def jsonable(obj: Any) -> Any:
