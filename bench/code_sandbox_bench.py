@@ -1,15 +1,18 @@
 """Per-candidate cost of the code sandbox, against a bare interpreter start measured in the same run.
 
-    python bench/code_sandbox_bench.py [--n 20] [--repeats 3]
+    python bench/code_sandbox_bench.py [--n 20] [--repeats 3] [--old PATH]
 
 Prints, per repeat, the mean wall time of one sandboxed candidate (a passing and a failing
 one on a toy problem) and of ``python -I -c pass`` (the peer), and their ratio; then the range
-over repeats. The machine may be shared: compare ratios, not absolute times.
+over repeats. ``--old PATH``: also time the CodeVerifier of another code.py (e.g. the previous
+sandbox: ``git show bfcece5:src/cotforge/verifiers/code.py > /tmp/old_code.py``), interleaved
+in the same repeats. The machine may be shared: compare ratios, not absolute times.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -35,23 +38,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20, help="candidates per repeat")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--old", help="another code.py whose CodeVerifier to time alongside")
     args = ap.parse_args()
-    v = CodeVerifier(use_reference=False, timeout=10.0)
-    first = v.verify(ADD, "    return a + b\n")
-    assert first.correct, first
-    print(f"sandbox user: {first.details.get('sandbox_user')}")
-    ratios, cands, peers = [], [], []
+    verifiers = {"new": CodeVerifier(use_reference=False, timeout=10.0)}
+    if args.old:
+        spec = importlib.util.spec_from_file_location("old_code", args.old)
+        old = importlib.util.module_from_spec(spec)
+        sys.modules["old_code"] = old  # dataclasses look their module up
+        spec.loader.exec_module(old)
+        verifiers["old"] = old.CodeVerifier(use_reference=False, timeout=10.0)
+    for name, v in verifiers.items():
+        first = v.verify(ADD, "    return a + b\n")
+        assert first.correct, first
+        print(f"{name}: sandbox user {first.details.get('sandbox_user')}, layers {first.details.get('sandbox', '-')}")
+    times: dict[str, list[float]] = {name: [] for name in [*verifiers, "peer"]}
     for r in range(args.repeats):
-        peer = _mean_s(lambda: subprocess.run([sys.executable, "-I", "-c", "pass"], check=True), args.n)
-        good = _mean_s(lambda: v.verify(ADD, "    return a + b\n"), args.n // 2)
-        bad = _mean_s(lambda: v.verify(ADD, "    return a - b\n"), args.n - args.n // 2)
-        cand = (good + bad) / 2
-        ratios.append(cand / peer)
-        cands.append(cand)
-        peers.append(peer)
-        print(f"repeat {r}: candidate {cand * 1e3:.1f} ms, bare interpreter {peer * 1e3:.1f} ms, ratio {cand / peer:.2f}")
-    print(f"candidate ms: {min(cands) * 1e3:.1f}-{max(cands) * 1e3:.1f} (median {statistics.median(cands) * 1e3:.1f}); "
-          f"peer ms: {min(peers) * 1e3:.1f}-{max(peers) * 1e3:.1f}; ratio {min(ratios):.2f}-{max(ratios):.2f}")
+        times["peer"].append(_mean_s(lambda: subprocess.run([sys.executable, "-I", "-c", "pass"], check=True), args.n))
+        line = [f"repeat {r}: bare interpreter {times['peer'][-1] * 1e3:.1f} ms"]
+        for name, v in verifiers.items():
+            good = _mean_s(lambda: v.verify(ADD, "    return a + b\n"), args.n // 2)
+            bad = _mean_s(lambda: v.verify(ADD, "    return a - b\n"), args.n - args.n // 2)
+            times[name].append((good + bad) / 2)
+            line.append(f"{name} {times[name][-1] * 1e3:.1f} ms ({times[name][-1] / times['peer'][-1]:.2f}x)")
+        print(", ".join(line))
+    for name in verifiers:
+        ms = times[name]
+        ratios = [t / p for t, p in zip(ms, times["peer"])]
+        print(f"{name}: {min(ms) * 1e3:.1f}-{max(ms) * 1e3:.1f} ms per candidate (median {statistics.median(ms) * 1e3:.1f}), "
+              f"{min(ratios):.2f}-{max(ratios):.2f}x a bare interpreter start")
+    if "old" in verifiers:
+        r = [n / o for n, o in zip(times["new"], times["old"])]
+        print(f"new / old: {min(r):.2f}-{max(r):.2f}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ ADD = {
 @pytest.fixture(scope="module")
 def fast():
     """Short timeouts so the hanging cases end quickly; no reference run."""
-    return CodeVerifier(timeout=1.0, min_timeout=0.5, max_timeout=5.0, use_reference=False, memory_mb=512)
+    return CodeVerifier(timeout=2.0, min_timeout=0.5, max_timeout=5.0, use_reference=False, memory_mb=512)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ module; ``ctypes`` comes back once its ``sys.modules`` block is deleted), so wha
 the boundary itself: uids, Landlock, the process split and the parent's cleanup.
 """
 
+import ast
 import os
 import shutil
 import signal
@@ -118,14 +119,54 @@ def test_root_candidate_cannot_delete_or_overwrite_files(verifier, canaries):
 
 
 @needs_root
-def test_root_candidate_cannot_fork_even_through_posix(verifier):
+def test_root_candidate_runs_unprivileged_in_its_own_directory(verifier):
     v = verifier.verify(ADD, candidate("""\
+        status = open("/proc/self/status").read()
+        assert "CapEff:\\t0000000000000000" in status and "NoNewPrivs:\\t1" in status, status
+        assert posix.getuid() not in (0, 65534) and posix.getgroups() == []
+        st = posix.stat(".")
+        assert st.st_uid == posix.getuid() and st.st_mode & 0o777 == 0o700
+        try:
+            posix.listdir("/root")
+            raise AssertionError("root's home is readable")
+        except PermissionError:
+            pass
+        return a + b
+    """))
+    assert v.correct, v
+
+
+@needs_root
+def test_root_candidate_cannot_fork_or_start_threads_even_through_posix(verifier):
+    v = verifier.verify(ADD, candidate("""\
+        import threading
+        try:
+            threading.Thread(target=print).start()
+            raise AssertionError("a thread started")
+        except RuntimeError:
+            pass
         pid = posix.fork()
         if pid == 0:
             posix._exit(0)
         return a + b
     """))
     assert v.status is Status.INCORRECT and "BlockingIOError" in v.reason, v
+
+
+@needs_root
+def test_root_without_setuid_capability_refuses_instead_of_running_as_root(tmp_path):
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    code = ("from cotforge.verifiers.code import CodeVerifier\n"
+            f"add = {ADD!r}\n"
+            "v = CodeVerifier(timeout=5.0, use_reference=False)\n"
+            "print(repr((v.verify(add, '    return a + b\\n').status.value, v.verify(add, '    return a + b\\n').reason)))\n")
+    proc = subprocess.run([setpriv, "--bounding-set=-setuid,-setgid", "--inh-caps=-setuid,-setgid", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    status, reason = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert status == "error" and "cannot be set up" in reason and "allow_unsandboxed=True" in reason, reason
 
 
 @needs_root

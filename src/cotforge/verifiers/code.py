@@ -10,34 +10,59 @@ unlabelled fences, an unclosed final fence included), else the last python fence
 text. A full definition is appended to the prompt (so helper functions and imports in the prompt
 stay available); a body-only completion continues the prompt's function.
 
-How each candidate runs - one fresh ``python -I`` process per candidate:
+How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`` the inside;
+``tests/verifiers/test_sandbox.py`` runs each attack below, as root and as an ordinary user):
 
-- a fresh temporary directory as working directory, removed afterwards; a scrubbed environment
-  (PATH, LANG, HOME/TMPDIR pointing at that directory, nothing else);
-- resource limits set in the child before the candidate runs: address space (``memory_mb``,
-  default 2048; ``None`` for containers or runtimes where RLIMIT_AS misbehaves), CPU seconds, file
-  size (16 MB), open files, no core dumps, and RLIMIT_NPROC = 0 so ``fork`` fails (fork bombs);
-  when the verifier runs as root, the child drops to ``nobody`` first, since the kernel ignores
-  RLIMIT_NPROC for root;
-- destructive functions disabled, as in OpenAI's human-eval ``reliability_guard``: ``os.system``,
-  ``os.kill``, ``os.fork``, file removal/renaming/chmod, ``shutil.rmtree``, ``subprocess.Popen``...;
-- a wall-clock timeout after which the whole process group is killed from outside; when the gold
-  has a canonical solution, the timeout is ``reference_factor`` x the reference's own run time
-  (measured once per problem, clamped to [``min_timeout``, ``max_timeout``]), else ``timeout``;
-- success is only what the harness reports after ``check(entry_point)`` returned, tagged with a
-  random nonce sent on stdin: ``exit(0)``, ``os._exit(0)`` or a crash before the tests end fail.
+- two processes per candidate, joined by pipes: the candidate process runs prompt + candidate
+  and answers calls to the entry point; the test process runs prompt + the gold's tests, with
+  ``candidate`` (and the entry point's name) bound to a proxy. Only the test process holds the
+  result channel, and only plain data crosses back (None, bool, int, float, complex, str, bytes,
+  list, tuple, dict, set, frozenset, Fraction, Decimal), decoded without running candidate code.
+  So a pass is what the gold's asserts saw: ``gc.get_objects()``, frame walking, ``ctypes`` or
+  writing a forged result to any fd cannot produce one, and an object whose ``__eq__`` always
+  returns True does not cross (``incorrect``: "cannot cross the sandbox boundary");
+- as root: each process runs under its own fresh random uid (about 2**28 possible; no groups,
+  no capabilities, no new privileges) in a fresh 0700 temporary directory owned by the
+  candidate uid and removed afterwards. The interpreter may sit in a home that other users cannot
+  enter (pyenv under /root): its directories are opened before the drop and imported through
+  those read-only handles. When the uid change is impossible (no CAP_SETUID) the verdict is
+  ``error`` ("cannot be set up"), never a run as root;
+- Landlock where the kernel has it (ABI >= 1): no file writes, creations, deletions, renames or
+  truncations outside the temporary directory, even in world-writable directories; TCP bind and
+  connect denied (ABI >= 4); signals, ptrace and abstract unix sockets outside the candidate
+  process denied (ABI >= 6). Not root, Landlock ABI >= 6 is the boundary; without it the
+  verdict is ``error`` unless ``allow_unsandboxed=True``, which runs candidates as the current
+  user (able to kill its processes and write its files) and logs a warning at most once a minute;
+- as root, an empty network namespace (unless ``network=True``): no network at all;
+- resource limits per process: address space (``memory_mb``, default 2048; ``None`` for
+  runtimes where RLIMIT_AS misbehaves), CPU seconds, file size (16 MB), 256 open files, no core
+  dumps, and RLIMIT_NPROC = 0: no fork and no threads, whatever the code calls (``posix.fork``);
+- a wall-clock timeout, after which the test process kills the candidate and the parent kills
+  every process left under the run's uids (so ``setsid``, a cleared parent-death signal and
+  ignored signals do not keep one alive); when the gold has a canonical solution, the timeout is
+  ``reference_factor`` x the reference's own run time (measured once per problem, clamped to
+  [``min_timeout``, ``max_timeout``]), else ``timeout``;
+- inside the candidate process the usual destructive functions are removed (``os.system``,
+  ``os.fork``, ``os.kill``, file removal, ``subprocess``, ``ctypes``...) as in OpenAI's
+  human-eval ``reliability_guard``: a speed bump with a clear TypeError, not the boundary.
 
-What this sandbox does NOT protect against (it is a guard rail against accidents and naive
-reward hacks, not a security boundary; run untrusted code inside a container or VM - gVisor,
-nsjail, firejail - for that):
+What is NOT contained:
 
-- network access (there is no network namespace) and reading any file the user can read;
-- code that restores what the guard removed (``importlib.reload(os)``, ``ctypes``, ``posix``) or
-  inspects the harness's frames (and so finds the nonce);
-- root without CAP_SETUID (no privilege drop, hence no RLIMIT_NPROC) and processes that escape
-  the process group with ``setsid`` where fork is possible;
-- tests that can be gamed from inside: an object whose ``__eq__`` always returns True passes
-  ``assert candidate(x) == y``; monkeypatching what the test itself calls.
+- reading: the candidate reads whatever its uid may (world-readable files, ``/proc`` of other
+  processes, their command lines; not root's 0700 home, not other runs' directories); as an
+  ordinary user, every file that user can read;
+- resources in total: limits are per process (two of them, so up to 2 x ``memory_mb``), there is
+  no cgroup, and many small files can fill the temporary directory's disk until the timeout;
+- UDP and other non-TCP traffic where there is no network namespace (not root, or no
+  CAP_SYS_ADMIN); all traffic where Landlock is older than ABI 4 as well;
+- as an ordinary user, a candidate that leaves its process group and clears its parent-death
+  signal survives if the test process is itself stuck in C code when the deadline comes (the
+  parent cannot kill by uid there);
+- semantics the split changes: the tests see copies, so argument mutations by the candidate are
+  invisible to them; results that are not plain data (generators, numpy values, custom classes)
+  fail with a TypeError; tests can call the entry point by name and the prompt's helpers, not
+  other functions the candidate defines. HumanEval's 164 canonical solutions all pass;
+- hard-coded answers to the visible tests, and anything else a test cannot tell from a solution.
 """
 
 from __future__ import annotations
