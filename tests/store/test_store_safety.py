@@ -242,3 +242,15 @@ def test_resume_gives_the_source_lazy_shards_that_read_one_column(tmp_path):
         build(root, crash_at=1100)
     writer(root).write_split("main", "train", Declared(2500))
     assert [t.column_names for t in seen[-1]] == [["idx"]]
+
+
+def test_a_writer_dropped_before_committing_leaves_no_trace_and_no_lock(tmp_path):
+    import gc
+
+    root = tmp_path / "ds"
+    w = writer(root)
+    assert (root / ".cotforge/lock").exists()
+    del w
+    gc.collect()
+    assert not root.exists()
+    finish(writer(root), CountingSource(2500))  # nobody holds the folder

@@ -71,6 +71,18 @@ class SplitResult:
         return sum(s.rows for s in self.shards)
 
 
+def _give_up(lock: FolderLock, root: Path, root_existed: bool, state: dict[str, bool]) -> None:
+    """Release ``lock``; if nothing was committed, first remove what the writer created."""
+    if not lock.held:  # never ours (another process holds it): touch nothing
+        return
+    if not state["committed"]:
+        if not root_existed:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            shutil.rmtree(root / layout.WORK_DIR / "staging", ignore_errors=True)
+    lock.release()
+
+
 class DatasetWriter:
     """Writes one dataset folder. Refuses a folder holding a different build unless ``overwrite``,
     and refuses a folder another process is writing (naming that process).
@@ -111,7 +123,9 @@ class DatasetWriter:
         except OSError as exc:
             raise UsageError(f"--out {self.root}: cannot create the folder: {exc.strerror or exc}") from None
         self._lock = FolderLock(self.root, command)
-        self._release_at_exit = weakref.finalize(self, self._lock.release)
+        self._state = {"committed": False}
+        # a writer dropped (or left at exit) without finish(): the same clean-up as a failed build
+        self._release_at_exit = weakref.finalize(self, _give_up, self._lock, self.root, self._root_existed, self._state)
         try:
             self._lock.acquire()
             self._journal = self._open(overwrite)
@@ -212,16 +226,19 @@ class DatasetWriter:
         else:
             atomic.write_json(self.root / layout.JOURNAL, self._journal.to_dict())
 
+    @property
+    def _persisted(self) -> bool:
+        """Whether the folder holds this build's journal (so it must be kept up to date, never discarded)."""
+        return self._state["committed"]
+
+    @_persisted.setter
+    def _persisted(self, value: bool) -> None:
+        self._state["committed"] = value
+
     def _release(self, *, discard: bool) -> None:
         """Drop the lock; with ``discard``, first remove what this build created if it committed nothing."""
-        if not self._lock.held:  # never ours (another process holds it): touch nothing
-            return
-        if discard and not getattr(self, "_persisted", False) and not self._changing:
-            if not self._root_existed:
-                shutil.rmtree(self.root, ignore_errors=True)
-            else:
-                shutil.rmtree(self.root / layout.WORK_DIR / "staging", ignore_errors=True)
-        self._lock.release()
+        _give_up(self._lock, self.root, self._root_existed,
+                 self._state if discard and not self._changing else {"committed": True})
 
     def _ensure_locked(self) -> None:
         if not self._lock.held:
