@@ -327,7 +327,8 @@ def test_a_repo_holding_someone_elses_files_is_not_wiped(tmp_path, hub, api):
 
 def test_private_reaches_create_repo(tmp_path, hub, api):
     publish(build_folder(tmp_path / "ds", {"main/train": 2}), REPO, api=api, private=True)
-    assert hub.requests[0]["json"]["visibility"] == "private"
+    create = next(r for r in hub.requests if r["path"] == "/api/repos/create")
+    assert create["json"]["visibility"] == "private"
 
 
 def test_a_publish_interrupted_after_its_commit_completes_on_rerun(tmp_path, hub, api):
@@ -382,3 +383,16 @@ def test_an_unreachable_endpoint_is_one_line(tmp_path, hub):
     dead = HfApi(endpoint="http://127.0.0.1:9", token=WRITE_TOKEN)  # discard port: nothing listens
     with pytest.raises(UsageError, match=r"^org/toy: creating the repo: cannot reach http://127\.0\.0\.1:9 \("):
         publish(build_folder(tmp_path / "v1", {"main/train": 4}), REPO, api=dead)
+
+
+def test_the_token_of_hf_auth_login_is_used(tmp_path, cli_env, capsys, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    token_file = tmp_path / "token"
+    token_file.write_text(WRITE_TOKEN)  # where `hf auth login` stores it
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(token_file))
+    code, out, err = _cli(capsys, "publish", str(build_folder(tmp_path / "ds", {"main/train": 3})), "--repo", REPO)
+    assert code == 0, err
+    create = next(r for r in cli_env.requests if r["path"] == "/api/repos/create")
+    assert create["status"] == 200
