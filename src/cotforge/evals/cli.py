@@ -10,23 +10,10 @@ from typing import Any, List, Optional
 
 import typer
 
+from cotforge.datagen.cli import _kv  # KEY=VALUE flags read as datagen's commands read them
 from cotforge.errors import UsageError
 
 eval_app = typer.Typer(help="Evaluate models on the reasoning benchmarks; re-score, report, compare.", no_args_is_help=True)
-
-
-def _kv(specs: List[str] | None, option: str) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are JSON when they parse."""
-    out: dict[str, Any] = {}
-    for spec in specs or ():
-        key, sep, value = spec.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{option} {spec!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _verifier_opts(specs: List[str] | None) -> dict[str, dict[str, Any]]:

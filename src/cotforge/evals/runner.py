@@ -26,7 +26,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from cotforge.errors import UsageError
 from cotforge.evals.schema import EVAL_SAMPLE_SCHEMA
 
 FAMILY = "eval"
