@@ -56,3 +56,13 @@ def test_a_malformed_history_is_an_error_not_a_silent_reset():
 def test_model_load_line_is_snapshot_download():
     assert versions.load_line("o/m", "v1.0.0", None, "model") == 'snapshot_download("o/m", revision="v1.0.0")'
     assert versions.load_line("o/d", "v1.0.0", None, "dataset") == 'load_dataset("o/d", revision="v1.0.0")'
+
+
+def test_retitle_changes_only_the_title_version():
+    from cotforge.hub.publish import _retitle
+
+    card = "---\n# a YAML comment v1.0.0\nlicense: mit\n---\n# Eval run: m (cotforge-eval v1.0.0)\nsee v1.0.0\n"
+    out = _retitle(card, "1.0.0", "1.1.0")
+    assert "# Eval run: m (cotforge-eval v1.1.0)" in out
+    assert "# a YAML comment v1.0.0" in out and "see v1.0.0" in out
+    assert _retitle("# t (v1.0.01)", "1.0.0", "2.0.0") == "# t (v1.0.01)"

@@ -189,8 +189,22 @@ def with_version(manifest: dict[str, Any], card: str | None, new: str) -> tuple[
             {"family": manifest["family"], "version": new, "config": manifest["build_config"]}
         )
     if card is not None:
-        card = card.replace(f"(v{old})", f"(v{new})", 1).replace(f"| dataset version | {old} |", f"| dataset version | {new} |")
+        card = _retitle(card, old, new).replace(f"| dataset version | {old} |", f"| dataset version | {new} |")
     return manifest, card
+
+
+def _retitle(card: str, old: str, new: str) -> str:
+    """``vOLD`` -> ``vNEW`` in the card's title (its first ``# `` line), as every card template writes it."""
+    lines = card.split("\n")
+    body = 0
+    if lines and lines[0] == "---":  # skip the YAML front matter (its comments also start with "# ")
+        body = next((i + 1 for i in range(1, len(lines)) if lines[i] == "---"), 0)
+    for i in range(body, len(lines)):
+        line = lines[i]
+        if line.startswith("# "):
+            lines[i] = re.sub(rf"\bv{re.escape(old)}(?![\w.])", f"v{new}", line, count=1)
+            break
+    return "\n".join(lines)
 
 
 def _stage(local: CheckedFolder, rewritten: dict[str, str], staging: Path) -> None:
