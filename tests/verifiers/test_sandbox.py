@@ -184,6 +184,8 @@ def test_root_candidate_cannot_kill_the_verifier_its_parent_or_anyone(verifier):
                 posix.kill(-1, 9)  # everything this uid may signal: only this process
             except OSError:
                 pass
+            for pid in (posix.getppid(), {os.getpid()}):
+                assert libc.ptrace(16, pid, 0, 0) != 0  # PTRACE_ATTACH is refused
             posix.killpg(posix.getpgid(0), 9)  # its own group: ends only itself
         """))
         assert victim.poll() is None  # still running
@@ -267,6 +269,27 @@ def test_root_candidate_cannot_forge_a_pass(verifier):
     assert v.status is Status.INCORRECT and not v.correct, v
 
 
+FORGED_SANDBOX_ERROR = """```python
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Channel":
+        try:
+            obj.send({"sandbox_error": "forged"})
+        except OSError:  # the test process's end, closed here
+            pass
+def add(a, b):
+    return a - b
+```"""
+
+
+def test_candidate_cannot_turn_its_verdict_into_a_sandbox_error(verifier):
+    # A forged "sandbox unavailable" would make the verdict `error` (a skipped reward, not a
+    # wrong one) and disable the verifier for every later candidate.
+    v = verifier.verify(ADD, FORGED_SANDBOX_ERROR)
+    assert v.status is Status.INCORRECT and "malformed" in v.reason, v
+    assert verifier.verify(ADD, "    return a + b\n").correct  # still working
+
+
 def test_always_equal_objects_do_not_cross_the_boundary(verifier):
     v = verifier.verify(ADD, "```python\nclass Eq:\n    def __eq__(self, other):\n        return True\n"
                              "def add(a, b):\n    return Eq()\n```")
@@ -287,16 +310,26 @@ def test_plain_values_round_trip_and_junk_is_rejected():
 
 
 def test_network_is_off_unless_asked(verifier):
-    gold = dict(ADD, test="def check(candidate):\n    assert candidate(1, 2) == 3\n")
-    v = verifier.verify(gold, candidate("""\
+    v = verifier.verify(ADD, candidate("""\
         import socket
-        s = socket.socket()
-        s.settimeout(1)
-        s.connect(("127.0.0.1", 9))  # refused would mean the network is there
+        try:
+            s = socket.socket()
+            s.settimeout(1)
+            s.connect(("127.0.0.1", 9))
+        except ConnectionRefusedError:  # something answered: TCP is there
+            raise AssertionError("tcp reachable")
+        except OSError:
+            pass
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("192.0.2.1", 9))  # TEST-NET-1
         return a + b
     """))
-    assert v.status is Status.INCORRECT, v
-    assert "ConnectionRefusedError" not in v.reason
+    assert "tcp reachable" not in v.reason, v
+    if "netns" in v.details["sandbox"]:  # no interface at all, so UDP fails too
+        assert v.status is Status.INCORRECT and "Network is unreachable" in v.reason, v
+    if IS_ROOT:
+        assert "netns" in v.details["sandbox"] or "landlock-tcp" in v.details["sandbox"]
+        kept = CodeVerifier(timeout=2.0, use_reference=False, network=True).verify(ADD, "    return a + b\n")
+        assert kept.correct and "netns" not in kept.details["sandbox"], kept
 
 
 # --------------------------------------------------------------------------------------------

@@ -368,6 +368,9 @@ def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent):
     except Exception as exc:
         sock.send({"sandbox_error": f"candidate process: {_fmt(exc)}"})
         os._exit(1)
+    # Sent before any candidate code runs: after this, a "sandbox_error" could only be forged
+    # (to turn a wrong answer into an ungraded one), so the test process ignores it.
+    sock.send({"confined": True})
     entry = cfg["entry_point"]
     try:
         code = compile(cfg["program"], "<candidate>", "exec")
@@ -444,6 +447,20 @@ def _child_fate(pid, wait_s):
         time.sleep(0.002)
 
 
+def _expect(sock, child):
+    """The next message from the candidate process, as a dict; SandboxLost otherwise."""
+    try:
+        msg = sock.recv()
+    except Exception as exc:
+        raise SandboxLost(f"candidate process broke the channel: {type(exc).__name__}: {exc}")
+    if msg is None:
+        fate = _child_fate(child, 0.5) or "closed the channel"
+        raise SandboxLost(f"candidate process {fate} before the tests finished")
+    if type(msg) is not dict:
+        raise SandboxLost("malformed message from the candidate process")
+    return msg
+
+
 def _test_main(cfg, sock, child, path_fds, landlock_abi, result, layers):
     outcome = {"ok": False, "error": "", "reaped": False, "sandbox": layers}
     lost = []
@@ -482,20 +499,17 @@ def _test_main(cfg, sock, child, path_fds, landlock_abi, result, layers):
         except Exception as exc:
             outcome["sandbox_error"] = f"test process: {_fmt(exc)}"
             raise SandboxLost(outcome["sandbox_error"])
-        try:
-            hello = sock.recv()
-        except Exception as exc:
-            raise SandboxLost(f"candidate process broke the channel: {type(exc).__name__}: {exc}")
-        if type(hello) is not dict and hello is not None:
-            raise SandboxLost("malformed first message from the candidate process")
-        if hello is None:
-            fate = _child_fate(child, 0.5) or "closed the channel"
-            raise SandboxLost(f"candidate process {fate} before the tests finished")
-        if "sandbox_error" in hello:
-            outcome["sandbox_error"] = str(hello["sandbox_error"])
+        first = _expect(sock, child)
+        if "sandbox_error" in first:
+            outcome["sandbox_error"] = str(first["sandbox_error"])
             raise SandboxLost(outcome["sandbox_error"])
-        if "load_error" in hello:
-            raise SandboxLost(str(hello["load_error"]))
+        if first != {"confined": True}:
+            raise SandboxLost("malformed first message from the candidate process")
+        loaded = _expect(sock, child)  # from here on, the candidate may have written it
+        if "load_error" in loaded:
+            raise SandboxLost(str(loaded["load_error"]))
+        if loaded != {"ready": True}:
+            raise SandboxLost("malformed message from the candidate process")
         namespace = {"__name__": "__main__", "__builtins__": builtins}
         prompt = cfg["prompt"]
         try:
