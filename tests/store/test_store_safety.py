@@ -254,3 +254,17 @@ def test_a_writer_dropped_before_committing_leaves_no_trace_and_no_lock(tmp_path
     gc.collect()
     assert not root.exists()
     finish(writer(root), CountingSource(2500))  # nobody holds the folder
+
+
+def test_a_damaged_journal_of_an_interrupted_build_is_recovered_from_its_finished_splits(tmp_path, capsys):
+    root = tmp_path / "ds"
+    w = writer(root)
+    w.write_split("main", "train", CountingSource(2500))  # finished split, in data/
+    with pytest.raises(KeyboardInterrupt):
+        w.write_split("main", "test", CountingSource(10, crash_at=5))
+    (root / layout.JOURNAL).write_text('{"build_')
+    train, test = CountingSource(2500), CountingSource(10)
+    m = finish(writer(root), train, test)
+    assert train.starts == [] and test.starts == [0]  # the finished split is kept, the other rebuilt
+    assert "unreadable journal; recovered 1 split(s)" in capsys.readouterr().err
+    assert m["content_hash"] == finish(writer(tmp_path / "clean"), CountingSource(2500))["content_hash"]

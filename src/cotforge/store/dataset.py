@@ -147,7 +147,9 @@ class DatasetWriter:
                 journal = read_journal(journal_path)
                 existing_hash = journal.build_hash
             except (ValueError, KeyError, TypeError):
-                existing_hash, unreadable = "unreadable journal", f"{layout.JOURNAL} is unreadable"
+                journal = self._recover(f"{journal_path}: unreadable journal")
+                existing_hash = self.build_hash if journal else "unreadable journal"
+                unreadable = f"{layout.JOURNAL} is unreadable and no shard identifies this build"
         elif manifest_path.exists():
             try:
                 manifest = read_manifest(root)
@@ -156,15 +158,10 @@ class DatasetWriter:
                                                    for k, v in manifest_shards(manifest).items()})
                 self._finished_folder = True
             except ValueError as exc:
-                recovered = recover_from_shards(root, self.build_hash)
-                if recovered:
-                    journal, existing_hash = Journal(self.build_hash, recovered), self.build_hash
-                    self._finished_folder = True
-                    sys.stderr.write(f"warning: {exc}; recovered {len(recovered)} split(s) of this build from the "
-                                     f"shards themselves (their footers name this build); rebuilding the rest\n")
-                else:
-                    existing_hash = "unreadable manifest"
-                    unreadable = f"{exc}; no shard identifies this build"
+                journal = self._recover(str(exc))
+                self._finished_folder = journal is not None
+                existing_hash = self.build_hash if journal else "unreadable manifest"
+                unreadable = f"{exc}; no shard identifies this build"
         else:
             foreign = [p.name for p in root.iterdir()
                        if p.name != layout.WORK_DIR and not (p.name == layout.CARD and is_stub_card(root))
@@ -197,6 +194,15 @@ class DatasetWriter:
             self._notes.append(f"{len(strays)} file(s) found under data/ that this build does not list were moved to "
                                f"{moved} (never loaded, not deleted).")
         return journal
+
+    def _recover(self, problem: str) -> Journal | None:
+        """The journal of this build rebuilt from the footers of its finished shards, or None."""
+        recovered = recover_from_shards(self.root, self.build_hash)
+        if not recovered:
+            return None
+        sys.stderr.write(f"warning: {problem}; recovered {len(recovered)} split(s) of this build from the shards "
+                         f"themselves (their footers name this build); rebuilding the rest\n")
+        return Journal(self.build_hash, recovered)
 
     def _remove_leftovers(self) -> None:
         """Temporary files of a writer that was killed mid-write (we hold the lock: they are no one's)."""
