@@ -64,6 +64,24 @@ def flagged(root, config="default"):
     return [r for f in files for r in pq.read_table(f).to_pylist()]
 
 
+#: The GPT-3 / Tulu 13-gram setting, for the tests that probe what it can and cannot see.
+AT13 = DecontamConfig(ngram=13, min_ngram=13)
+
+
+def test_default_ngram_catches_light_paraphrases_13_grams_miss(tmp_path, texts):
+    """The default (8, chosen by bench/decontam_bench.py) flags a copy with every 10th word changed;
+    13-grams see none of it. A clean GSM8K-style question stays clean."""
+    words = texts["math"].split(" ")
+    paraphrased = " ".join("thing" if i % 10 == 9 else w for i, w in enumerate(words))
+    clean = "Janet has 16 eggs and eats three of them every morning. How many eggs are left for the market?"
+    make_dataset(tmp_path / "in", [row(0, paraphrased), row(1, clean)])
+    assert DecontamConfig().ngram == 8
+    decontaminate(tmp_path / "in", tmp_path / "d", DecontamConfig(benchmarks=("math500",)))
+    assert [r["contaminated"] for r in flagged(tmp_path / "d")] == [True, False]
+    decontaminate(tmp_path / "in", tmp_path / "t", DecontamConfig(benchmarks=("math500",), ngram=13, min_ngram=13))
+    assert [r["contaminated"] for r in flagged(tmp_path / "t")] == [False, False]
+
+
 def test_copies_are_flagged_and_near_misses_are_not(tmp_path, texts):
     words = normalize(texts["math"])
     near = " ".join(words[:12]) + " but for a circle instead"  # 12 shared words: below a 13-gram
@@ -73,7 +91,7 @@ def test_copies_are_flagged_and_near_misses_are_not(tmp_path, texts):
     rows = [row(0, "Find x if 2x + 3 = 7."), row(1, texts["math"].upper()), row(2, near),
             row(3, "GPQA asks: " + texts["gpqa"]), row(4, texts["kk"]), row(5, generated_kk)]
     make_dataset(tmp_path / "in", rows)
-    m = decontaminate(tmp_path / "in", tmp_path / "out")
+    m = decontaminate(tmp_path / "in", tmp_path / "out", AT13)
     out = {r["id"]: r for r in flagged(tmp_path / "out")}
     assert [out[str(i)]["contaminated"] for i in range(6)] == [False, True, False, True, True, False]
     assert out["1"]["contam_items"] == ["math500:test/precalculus/807.json"] and out["1"]["contam_ngrams"] > 10
@@ -126,10 +144,10 @@ def test_prompt_messages_are_read_without_the_assistant_turn(tmp_path, texts):
 
 def test_short_items_need_a_lower_n(tmp_path, texts):
     make_dataset(tmp_path / "in", [row(0, "Quick one. " + texts["short"])])
-    at13 = decontaminate(tmp_path / "in", tmp_path / "a", DecontamConfig(benchmarks=("math500",)))
+    at13 = decontaminate(tmp_path / "in", tmp_path / "a", DecontamConfig(benchmarks=("math500",), ngram=13, min_ngram=13))
     assert at13["stats"]["decontam"]["contaminated_rows"] == 0  # 9 words, not the item's exact text: no 13-gram
     assert at13["stats"]["decontam"]["benchmarks"]["math500"]["exact_only_items"] == 51
-    low = decontaminate(tmp_path / "in", tmp_path / "b", DecontamConfig(benchmarks=("math500",), min_ngram=8))
+    low = decontaminate(tmp_path / "in", tmp_path / "b", DecontamConfig(benchmarks=("math500",), ngram=13, min_ngram=8))
     info = low["stats"]["decontam"]["benchmarks"]["math500"]
     assert info["n"] == 9 and info["exact_only_items"] < 51  # GPT-3's rule: n = 5th percentile of item lengths
     assert flagged(tmp_path / "b")[0]["contam_items"] == ["math500:test/number_theory/572.json"]
@@ -144,7 +162,7 @@ def test_exact_copies_of_short_items_are_caught_by_default(tmp_path, texts):
             row(2, "Easy.", prompt=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": short}]),
             row(3, "How many positive whole-number divisors does 197 have?")]  # another number: not a copy
     make_dataset(tmp_path / "in", rows)
-    m = decontaminate(tmp_path / "in", tmp_path / "out", DecontamConfig(benchmarks=("math500",)))
+    m = decontaminate(tmp_path / "in", tmp_path / "out", DecontamConfig(benchmarks=("math500",), ngram=13, min_ngram=13))
     got = {r["id"]: (r["contaminated"], r["contam_items"], r["contam_ngrams"]) for r in flagged(tmp_path / "out")}
     item = ["math500:test/number_theory/572.json"]
     assert got == {"0": (True, item, 0), "1": (True, item, 0), "2": (True, item, 0), "3": (False, [], 0)}
@@ -161,7 +179,7 @@ def test_card_lists_each_item_once_and_rebuilds_with_decontam(tmp_path, texts):
     w.write_split("b", "train", Rows([row(2, texts["short"])]))
     w.finish(render_card=lambda m: ('---\nlicense: mit\n---\n# toy\n\n```python\nds = load_dataset("two", "a")\n```\n\n'
                                     "Rebuild it:\n\n```bash\ncotforge toy --out two\n```\n"))
-    m = decontaminate(tmp_path / "two", tmp_path / "clean", DecontamConfig(benchmarks=("math500",)))
+    m = decontaminate(tmp_path / "two", tmp_path / "clean", DecontamConfig(benchmarks=("math500",), ngram=13, min_ngram=13))
     card = (tmp_path / "clean" / "README.md").read_text()
     top = card.split("Most often matched benchmark items: ")[1].split("\n")[0]
     assert top == "`math500:test/number_theory/572.json` (2), `math500:test/precalculus/807.json` (1)."

@@ -307,7 +307,7 @@ def register(app: typer.Typer) -> None:
     def decontam_cmd(
         input: str = typer.Option(..., "--input", "-i", help="cotforge dataset folder to check."),
         out: str = typer.Option(..., "--out", "-o", help="Output dataset folder (flagged or filtered copy)."),
-        ngram: int = typer.Option(13, "--ngram", help="Word n-gram length."),
+        ngram: int = typer.Option(8, "--ngram", help="Word n-gram length (8: 98% of injected MATH-500 items caught, 0.08% false positives on GSM8K; bench/decontam_bench.py)."),
         min_ngram: Optional[int] = typer.Option(None, "--min-ngram", help="Lower n for benchmarks of short items (5th percentile), not below this (default: off)."),
         benchmark: List[str] = typer.Option([], "--benchmark", help="Benchmarks to check (repeatable or comma-separated) (default: all)."),
         completions: bool = typer.Option(False, "--completions", help="Check completion text too."),
@@ -454,7 +454,7 @@ def run_demo(out: str | Path, *, overwrite: bool = False, echo: Callable[[str], 
         dec = decontaminate(out / "pairs", out / "pairs-decontam", DecontamConfig(), data_dir=bench_dir,
                             overwrite=overwrite)
         r = dec["stats"]["decontam"]
-        echo(f"[5/5] decontam (13-grams and exact text vs {len(r['benchmarks'])} benchmarks): {r['contaminated_rows']} of "
+        echo(f"[5/5] decontam ({DecontamConfig().ngram}-grams and exact text vs {len(r['benchmarks'])} benchmarks): {r['contaminated_rows']} of "
              f"{sum(v['rows'] for v in r['splits'].values())} pair rows match a benchmark item "
              f"({', '.join(f'{b} {n}' for v in r['splits'].values() for b, n in v['by_benchmark'].items()) or 'none'})")
         written.append("pairs-decontam")
