@@ -41,7 +41,10 @@ def test_layout_manifest_and_card(small):
     assert shard["path"] == "data/3ppl/test-00000-of-00001.parquet" and len(shard["sha256"]) == 64
     card = (small / "README.md").read_text()
     assert card.startswith("---\n") and "config_name: 4ppl" in card and "path: data/4ppl/train-*.parquet" in card
-    assert manifest["command"] in card and manifest["content_hash"] in card
+    assert manifest["content_hash"] in card
+    # the card names no local path: the rebuild command writes OUT, the load snippet PATH
+    assert str(small) not in card and "cotforge kk build --out OUT --people 3-4 --train 40 --test 12" in card
+    assert 'load_dataset("PATH", "3ppl", split="test")' in card
     assert "On Memorization of Large Language Models in Logical Reasoning" in card
     assert "| 4ppl | train | 40 | 1 |" in card
     assert not (small / ".cotforge").exists()
@@ -70,7 +73,7 @@ def test_perturbed_tests_point_at_their_originals(small):
     assert 6 <= len(leaf) <= 12
     notes = json.loads((small / "manifest.json").read_text())["notes"]
     if len(leaf) < 12:  # puzzles with no leaf perturbation are left out, and the card says how many
-        assert any(n.startswith(f"3ppl_perturbed_leaf: {12 - len(leaf)} of 12") for n in notes)
+        assert any(n.startswith(f"3ppl_perturbed_leaf/test: {12 - len(leaf)} of 12") for n in notes)
     assert len(_rows(small, "3ppl_perturbed_flip_role", "test")) == 12
     for r in leaf:
         assert r["perturbation"] == "leaf" and r["perturbed_from"] in originals

@@ -1,10 +1,17 @@
-"""The K&K dataset card: template ``cards/kk.md.j2`` filled from the manifest and its statistics."""
+"""The K&K dataset card: template ``cards/kk.md.j2`` filled from the manifest and its statistics.
+
+The card holds no local path (its load snippet and rebuild command use placeholders), so two
+folders with the same data have byte-identical cards. Besides the per-size configs its YAML lists
+combined configs ("3-7ppl": every split of several sizes in one config), which ``load_dataset``
+reads like any other.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cotforge.hub.cards import render_card
+import yaml
+
 from cotforge.store import layout
 
 META = {
@@ -35,13 +42,63 @@ FIELDS = [
     ("perturbation / perturbed_from", "string", "perturbation kind and original id (null for originals)"),
 ]
 
+def combined_configs(manifest: dict[str, Any], groups: list[tuple[int, ...]]) -> list[dict[str, Any]]:
+    """One ``configs:`` entry per group of sizes: each split lists the shard patterns of its sizes."""
+    from cotforge.datagen.kk.plan import combined_name
 
-def render_kk_card(manifest: dict[str, Any], *, plans: list[dict[str, Any]], out_dir: str = ".") -> str:
+    out = []
+    for group in groups:
+        files: dict[str, list[str]] = {}
+        for n in group:
+            for split in ("train", "test"):
+                if manifest["splits"].get(f"{n}ppl/{split}", {}).get("rows"):
+                    files.setdefault(split, []).append(layout.split_glob(f"{n}ppl", split))
+        if files:
+            out.append({"config_name": combined_name(group),
+                        "data_files": [{"split": s, "path": p} for s, p in files.items()]})
+    return out
+
+
+def render_kk_card(manifest: dict[str, Any], *, plans: list[dict[str, Any]], cfg=None, out_dir: str | None = None) -> str:
+    """The card (``out_dir`` is accepted for old callers and ignored: cards name no local path)."""
+    from cotforge.datagen.kk.export import logic_rl_unreadable
+    from cotforge.datagen.kk.plan import KKBuildConfig, combined_name
+    from cotforge.hub.cards import configs_yaml, render_card
+
+    if cfg is None:
+        known = {k: v for k, v in manifest["build_config"].items() if k in KKBuildConfig.__dataclass_fields__}
+        known["people"] = tuple(known.get("people", ()))
+        known["perturbations"] = tuple(known.get("perturbations", ()))
+        known["combined"] = tuple(tuple(g) for g in known.get("combined", ()))
+        cfg = KKBuildConfig(**known)
     splits = []
     for key, entry in manifest["splits"].items():
         config, split = layout.parse_split_key(key)
         splits.append({"config": config, "split": split, "rows": entry["rows"], "shards": len(entry["shards"]),
                        "stats": manifest["stats"].get(key, {})})
     totals = {"rows": sum(s["rows"] for s in splits)}
-    return render_card("kk.md.j2", manifest, meta=META, splits=splits, plans=plans, fields=FIELDS, totals=totals,
-                       config=manifest["build_config"], out_dir=out_dir)
+    combined = combined_configs(manifest, cfg.combined_groups())
+    references = []
+    for p in plans:
+        ref = manifest["stats"].get(f"reference/{p['n_people']}ppl")
+        if ref:
+            references.append({"config": f"{p['n_people']}ppl", "plan": p, "ref": ref,
+                               "splits": [s for s in splits if s["config"] == f"{p['n_people']}ppl" and s["rows"]]})
+    placeholders = [f"EXCLUDE_{i + 1}" for i in range(len(cfg.exclude))]
+    first = next((s for s in splits if s["rows"]), splits[0])
+    body = render_card(
+        "kk.md.j2", manifest, meta=META, splits=splits, plans=plans, fields=FIELDS, totals=totals, config=cfg,
+        exclude=manifest["build_config"].get("exclude_record"), command=cfg.command("OUT", placeholders),
+        combined=[c["config_name"] for c in combined], first=first, references=references,
+        logic_rl_warning=logic_rl_unreadable(cfg.role_pair, cfg.perturbations),
+        logical=[k for k in cfg.perturbations if k in ("statement", "leaf")],
+        language=[k for k in cfg.perturbations if k not in ("statement", "leaf")],
+        combined_name=combined_name,
+    )
+    # the front matter gains the combined configs (render_card writes the per-config ones)
+    assert body.startswith("---\n")
+    end = body.index("\n---\n", 4) + len("\n---\n")
+    data = dict(META)
+    data["configs"] = configs_yaml(manifest) + combined
+    front = "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+    return front + body[end:]

@@ -1,4 +1,5 @@
-"""Check a K&K file in the public format against our solver: ``cotforge kk check FILE``.
+"""Check a K&K file in the public format against our solver: ``cotforge kk check PATH``
+(the command expands dataset folders and folders of files through :func:`.files.kk_files`).
 
 Reads JSONL, JSON (a list) or Parquet rows holding ``statements`` (public tuple string) and
 ``solution`` (list of bool), solves every puzzle exhaustively and reports how many have exactly one
@@ -11,18 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from cotforge.datagen.kk.files import read_rows
 from cotforge.errors import InputRowError, UsageError
-
-
-def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, row) pairs from a .jsonl(.gz), .json or .parquet file, through the same readers
-    as the datagen inputs (a bad line raises an error naming file and row)."""
-    from cotforge.datagen.inputs import open_input
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    yield from open_input(path).rows()
 
 
 @dataclass
@@ -48,6 +39,8 @@ def check_file(path: str | Path) -> CheckReport:
     from cotforge.datagen.kk.solver import solutions
     from cotforge.datagen.kk.statements import parse_statements
 
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such file")
     report = CheckReport(str(path))
     for i, row in read_rows(path):
         if "statements" not in row or "solution" not in row:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from cotforge.errors import UsageError
 
-from cotforge.datagen.kk.render import NAME_POOLS, ROLE_PAIRS, role_pair
+from cotforge.datagen.kk.render import NAME_POOLS, ROLE_PAIRS, name_pool, role_pair
+from cotforge.datagen.kk.style import STYLES
 from cotforge.datagen.kk.solver import MAX_PEOPLE
 
 
@@ -20,6 +21,8 @@ class KKOptions:
     role_pair: the role words for the whole split, e.g. "knight/knave", "hero/villain"; the
         reversed spelling ("knave/knight") flips them (truth-tellers are called knaves).
     name_pool: "common" or "uncommon" first names.
+    style: "cotforge" (its own attribution templates and name pools) or "public" (exactly the 18
+        templates and the 51 common / 50 uncommon names of the public generator, :mod:`.style`).
     """
 
     depth: int = 2
@@ -27,6 +30,7 @@ class KKOptions:
     filter_degenerate: bool = False
     role_pair: str = "knight/knave"
     name_pool: str = "common"
+    style: str = "cotforge"
 
     def __post_init__(self):
         if not isinstance(self.depth, int) or isinstance(self.depth, bool) or self.depth < 1:
@@ -42,6 +46,8 @@ class KKOptions:
         role_pair(self.role_pair, option="role_pair")  # raises naming the option and the known pairs
         if self.name_pool not in NAME_POOLS:
             raise UsageError(f"option 'name_pool' must be one of {', '.join(NAME_POOLS)}, got {self.name_pool!r}")
+        if self.style not in STYLES:
+            raise UsageError(f"option 'style' must be one of {', '.join(STYLES)}, got {self.style!r}")
 
 
 class KKShortage(UsageError):
@@ -69,9 +75,11 @@ class KKPerturbationError(UsageError):
 def check_people(n_people: int, options: KKOptions) -> None:
     if not isinstance(n_people, int) or isinstance(n_people, bool) or not 2 <= n_people <= MAX_PEOPLE:
         raise UsageError(f"option 'n_people' must be an integer from 2 to {MAX_PEOPLE}, got {n_people!r}")
-    pool = NAME_POOLS[options.name_pool]
+    pool = name_pool(options.style, options.name_pool)
     if n_people > len(pool):
-        raise UsageError(f"option 'n_people' is {n_people} but the '{options.name_pool}' name pool has {len(pool)} names")
+        raise UsageError(
+            f"option 'n_people' is {n_people} but the {options.style} '{options.name_pool}' name pool has {len(pool)} names"
+        )
 
 
 def describe(n_people: int, options: KKOptions) -> str:

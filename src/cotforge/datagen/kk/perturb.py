@@ -1,6 +1,9 @@
 """Perturbed copies of K&K rows (the memorisation probes of Xie et al. 2024).
 
-Logical perturbations change the puzzle and keep a unique but *different* solution:
+Logical perturbations change the puzzle and keep a unique but *different* solution, and a
+different logic: the result's logic key differs from the original's (a change that only renames
+the people of the original is rejected) and from every key in ``forbidden`` (the caller's: e.g.
+the dataset's train and test puzzles and the perturbations already made):
 
 * ``statement``: one person's statement is resampled from the grammar (same depth and width; at
   depth 2 "impossible" is exact, the whole statement catalogue being checked);
@@ -30,13 +33,14 @@ from cotforge.datagen.kk.identity import logic_key
 from cotforge.datagen.kk.options import KKPerturbationError
 from cotforge.datagen.kk.render import (
     ROLE_PAIRS,
-    TEMPLATES,
-    UNCOMMON_NAMES,
+    STYLE_TEMPLATES,
     Layout,
+    name_pool,
     parse_layout,
     render_statements,
     role_pair_from_words,
 )
+from cotforge.datagen.kk.style import STYLES
 from cotforge.datagen.kk.rng import sample_distinct, shuffled, stream, uniform_below
 from cotforge.datagen.kk.rows import build_row, row_id
 from cotforge.datagen.kk.sampler import StatementSampler
@@ -61,6 +65,8 @@ from cotforge.datagen.kk.statements import (
 )
 
 PERTURBATIONS = ("statement", "leaf", "role_pair", "flip_role", "uncommon_names", "reorder")
+#: The perturbations that change the logic (the others change only the words).
+LOGICAL = ("statement", "leaf")
 
 #: Statement resamples tried before giving up (each costs one statement and one consistency pass) ...
 STATEMENT_TRIES = 20_000
@@ -68,15 +74,25 @@ STATEMENT_TRIES = 20_000
 CATALOGUE_TRIES = 2_000
 
 
-def perturb_row(row: dict, kind: str, seed: int, *, filter_degenerate: bool = False) -> dict:
-    """A perturbed copy of a K&K row (pure function of row, kind, seed).
+def perturb_row(
+    row: dict,
+    kind: str,
+    seed: int,
+    *,
+    filter_degenerate: bool = False,
+    forbidden=frozenset(),
+    style: str | None = None,
+) -> dict:
+    """A perturbed copy of a K&K row (pure function of row, kind, seed and ``forbidden``).
 
     Sets ``perturbation`` and ``perturbed_from`` (the row's id) and a new ``id``. ``statement`` and
-    ``leaf`` keep a unique but different solution and raise :class:`KKPerturbationError` (a
+    ``leaf`` keep a unique but different solution, give a logic key other than the original's and
+    not in ``forbidden`` (any container of logic keys), and raise :class:`KKPerturbationError` (a
     :class:`UsageError`) when no such change exists: exact for ``leaf`` (all single-leaf changes are
-    tried; about 12% of 3-person and 4% of 4-person puzzles have none) and for ``statement`` at
-    depth 2 (the whole statement catalogue is checked); after bounded tries for deeper statements.
-    ``filter_degenerate`` keeps resampled statements free of tautologies and contradictions.
+    tried) and for ``statement`` at depth 2 (the whole statement catalogue is checked); after
+    bounded tries for deeper statements. ``filter_degenerate`` keeps resampled statements free of
+    tautologies and contradictions. ``style``: the wording the row was built with ("cotforge" or
+    "public"), tried first when reading its layout back and used for the uncommon names.
     """
     if kind not in PERTURBATIONS:
         raise UsageError(f"perturbation must be one of {', '.join(PERTURBATIONS)}, got {kind!r}")
@@ -104,20 +120,27 @@ def perturb_row(row: dict, kind: str, seed: int, *, filter_degenerate: bool = Fa
     origin = row.get("id") or row_id(quiz, row["statements"], row.get("solution_text_format") or "", None)
     rng = stream("kk-perturb", origin, kind, seed)
 
+    if style is not None and style not in STYLES:
+        raise UsageError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     contents = render_statements(statements, names, roles)
-    layout = parse_layout(quiz, names, roles, contents)
+    order = (style,) + tuple(s for s in STYLES if s != style) if style else STYLES
+    layout = parse_layout(quiz, names, roles, contents, order)
     if layout is None:  # not our rendering: fresh phrasings, original order
-        layout = Layout(names, roles, tuple(uniform_below(rng, len(TEMPLATES)) for _ in range(n)), tuple(range(n)))
+        fresh = style or "cotforge"
+        templates = tuple(uniform_below(rng, len(STYLE_TEMPLATES[fresh])) for _ in range(n))
+        layout = Layout(names, roles, templates, tuple(range(n)), fresh)
 
-    key = row.get("logic_key") or logic_key(statements, n, assignment)
-    if kind == "statement":
-        statements, tables, assignment = _perturb_statement(
-            statements, tables, assignment, depth, width, filter_degenerate, rng, where, origin
-        )
-        key = logic_key(statements, n, assignment)
-    elif kind == "leaf":
-        statements, tables, assignment = _perturb_leaf(statements, tables, assignment, filter_degenerate, rng, where, origin)
-        key = logic_key(statements, n, assignment)
+    key = logic_key(statements, n, assignment)  # recomputed: a row's own column is not trusted
+    if kind in LOGICAL:
+        refused = _Refused(key, forbidden)
+        if kind == "statement":
+            statements, tables, assignment, key = _perturb_statement(
+                statements, tables, assignment, depth, width, filter_degenerate, rng, where, origin, refused
+            )
+        else:
+            statements, tables, assignment, key = _perturb_leaf(
+                statements, tables, assignment, filter_degenerate, rng, where, origin, refused
+            )
     elif kind == "role_pair":
         current = {roles.spec, roles.flipped().spec}
         choices = [p for spec, p in ROLE_PAIRS.items() if spec not in current]
@@ -125,10 +148,11 @@ def perturb_row(row: dict, kind: str, seed: int, *, filter_degenerate: bool = Fa
     elif kind == "flip_role":
         layout = replace(layout, roles=roles.flipped())
     elif kind == "uncommon_names":
-        if n > len(UNCOMMON_NAMES):
-            raise UsageError(f"{where}: {n} people but only {len(UNCOMMON_NAMES)} uncommon names")
+        uncommon = name_pool(layout.style, "uncommon")
+        if n > len(uncommon):
+            raise UsageError(f"{where}: {n} people but only {len(uncommon)} uncommon names")
         while True:
-            new_names = tuple(sample_distinct(rng, list(UNCOMMON_NAMES), n))
+            new_names = tuple(sample_distinct(rng, list(uncommon), n))
             if new_names != names:
                 break
         layout = replace(layout, names=new_names)
@@ -146,7 +170,18 @@ def perturb_row(row: dict, kind: str, seed: int, *, filter_degenerate: bool = Fa
     )  # fmt: skip
 
 
-def _perturb_statement(statements, tables, assignment, depth, width, filter_degenerate, rng, where, row_id):
+class _Refused:
+    """Logic keys a logical perturbation may not have: the original's and the caller's."""
+
+    def __init__(self, original: str, forbidden):
+        self.original, self.forbidden = original, forbidden
+
+    def key_if_new(self, statements, n: int, assignment: int) -> str | None:
+        key = logic_key(statements, n, assignment)
+        return None if key == self.original or key in self.forbidden else key
+
+
+def _perturb_statement(statements, tables, assignment, depth, width, filter_degenerate, rng, where, row_id, refused):
     """Rejection sampling as in the public generator: a uniform person, a statement from the grammar,
     until the solution is unique and different. At depth 2 the grammar's statements are a finite
     catalogue, so after ``CATALOGUE_TRIES`` misses every candidate is checked: a valid one is drawn
@@ -162,7 +197,10 @@ def _perturb_statement(statements, tables, assignment, depth, width, filter_dege
         new_tables[p] = table
         cons = consistent_mask(new_tables, n)
         if is_single(cons) and cons.bit_length() - 1 != assignment:
-            return statements[:p] + (stmt,) + statements[p + 1 :], new_tables, cons.bit_length() - 1
+            new = statements[:p] + (stmt,) + statements[p + 1 :]
+            key = refused.key_if_new(new, n, cons.bit_length() - 1)
+            if key is not None:
+                return new, new_tables, cons.bit_length() - 1, key
         return None
 
     cat = sampler.catalogue
@@ -174,7 +212,8 @@ def _perturb_statement(statements, tables, assignment, depth, width, filter_dege
             return found
     if cat is None:
         raise KKPerturbationError(
-            f"{where}: no resampled statement gave a unique, different solution in {tries} tries", row_id, "statement"
+            f"{where}: no resampled statement gave a unique, different solution and new logic in {tries} tries",
+            row_id, "statement",
         )
     km = knight_masks(n)
     valid, weights = [], []
@@ -190,7 +229,9 @@ def _perturb_statement(statements, tables, assignment, depth, width, filter_dege
                 valid.append(found)
                 weights.append(weight / cum[-1])
     if not valid:
-        raise KKPerturbationError(f"{where}: no other statement for any person gives a unique, different solution", row_id, "statement")
+        raise KKPerturbationError(
+            f"{where}: no other statement for any person gives a unique, different solution and new logic", row_id, "statement"
+        )
     u, acc = rng.random() * sum(weights), 0.0
     for found, w in zip(valid, weights):
         acc += w
@@ -199,7 +240,7 @@ def _perturb_statement(statements, tables, assignment, depth, width, filter_dege
     return valid[-1]
 
 
-def _perturb_leaf(statements, tables, assignment, filter_degenerate, rng, where, row_id):
+def _perturb_leaf(statements, tables, assignment, filter_degenerate, rng, where, row_id, refused):
     n = len(statements)
     km, full = knight_masks(n), full_mask(n)
     candidates = []
@@ -224,5 +265,8 @@ def _perturb_leaf(statements, tables, assignment, filter_degenerate, rng, where,
         new_tables[p] = table
         cons = consistent_mask(new_tables, n)
         if is_single(cons) and cons.bit_length() - 1 != assignment:
-            return statements[:p] + (stmt,) + statements[p + 1 :], new_tables, cons.bit_length() - 1
-    raise KKPerturbationError(f"{where}: no single-leaf change gives a unique, different solution", row_id, "leaf")
+            new = statements[:p] + (stmt,) + statements[p + 1 :]
+            key = refused.key_if_new(new, n, cons.bit_length() - 1)
+            if key is not None:
+                return new, new_tables, cons.bit_length() - 1, key
+    raise KKPerturbationError(f"{where}: no single-leaf change gives a unique, different solution and new logic", row_id, "leaf")

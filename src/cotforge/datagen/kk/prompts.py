@@ -39,3 +39,24 @@ def chat_prompt(quiz: str, names: Sequence[str], roles: RolePair) -> list[dict[s
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user_prompt(quiz, names, roles)},
     ]
+
+
+# Logic-RL's released prompt, verbatim (``data/kk/instruct/*/test.parquet``, one user string): the
+# Qwen chat template with its system text, the quiz as the user turn, and the assistant turn opened
+# with "<think>". Kept as released (double space, missing space before "<answer>", fixed "Zoey").
+LOGIC_RL_SYSTEM = (
+    "You are a helpful assistant. The assistant first thinks about the reasoning process in the mind and then "
+    "provides the user with the answer. The reasoning process and answer are enclosed within <think> </think> "
+    "and<answer> </answer> tags, respectively, i.e., <think> reasoning process here </think><answer> answer here "
+    "</answer>.  Now the user asks you to solve a logical reasoning problem. After thinking, when you finally reach "
+    "a conclusion, clearly state the identity of each character within <answer> </answer> tags. i.e., <answer> (1) "
+    "Zoey is a knight\n(2) ... </answer>.\n"
+)
+
+
+def logic_rl_prompt(quiz: str) -> str:
+    """Logic-RL's prompt string for a quiz (Qwen template, assistant turn prefilled with <think>)."""
+    return (
+        f"<|im_start|>system\n{LOGIC_RL_SYSTEM}<|im_end|>\n<|im_start|>user\n{quiz}\n<|im_end|>\n"
+        f"<|im_start|>assistant\n<think>"
+    )

@@ -24,6 +24,7 @@ from typing import Mapping, Sequence
 from cotforge.errors import UsageError
 
 from cotforge.datagen.kk.statements import AND, IFF, IMPLIES, LIE, NOT, OR, TRUTH, Statement, is_leaf
+from cotforge.datagen.kk.style import PUBLIC_COMMON_NAMES, PUBLIC_TEMPLATES, PUBLIC_UNCOMMON_NAMES, STYLES
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,11 @@ UNCOMMON_NAMES = (
 )  # fmt: skip
 
 NAME_POOLS: dict[str, tuple[str, ...]] = {"common": COMMON_NAMES, "uncommon": UNCOMMON_NAMES}
+#: Name pools per wording style (see :mod:`.style`).
+STYLE_NAME_POOLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "cotforge": NAME_POOLS,
+    "public": {"common": PUBLIC_COMMON_NAMES, "uncommon": PUBLIC_UNCOMMON_NAMES},
+}
 
 #: Attribution phrasings. ``{content}``: the statement in indirect speech (lower-case start);
 #: ``{Content}``: in a direct quote (capitalised).
@@ -153,6 +159,12 @@ TEMPLATES: tuple[str, ...] = (
     '"{Content}," said {name}.',
     'In a statement by {name}: "{Content}."',
 )
+#: Attribution phrasings per wording style.
+STYLE_TEMPLATES: dict[str, tuple[str, ...]] = {"cotforge": TEMPLATES, "public": PUBLIC_TEMPLATES}
+
+
+def name_pool(style: str, pool: str) -> tuple[str, ...]:
+    return STYLE_NAME_POOLS[style][pool]
 
 
 @dataclass(frozen=True)
@@ -161,8 +173,9 @@ class Layout:
 
     names: tuple[str, ...]
     roles: RolePair
-    templates: tuple[int, ...]  # index into TEMPLATES, per person
+    templates: tuple[int, ...]  # index into the style's templates, per person
     order: tuple[int, ...]  # people in the order their sentences appear
+    style: str = "cotforge"  # whose templates: "cotforge" (TEMPLATES) or "public" (PUBLIC_TEMPLATES)
 
 
 def _atom(names: Sequence[str], roles: RolePair, leaf: Statement, negated: bool = False) -> str:
@@ -241,11 +254,14 @@ def capitalise(text: str) -> str:
     return text
 
 
-def sentence(template: int, name: str, content: str) -> str:
-    return _POSITIONAL[template].format(name, content, capitalise(content))
+def sentence(template: int, name: str, content: str, style: str = "cotforge") -> str:
+    return _POSITIONAL[style][template].format(name, content, capitalise(content))
 
 
-_POSITIONAL = tuple(t.replace("{name}", "{0}").replace("{content}", "{1}").replace("{Content}", "{2}") for t in TEMPLATES)
+_POSITIONAL = {
+    style: tuple(t.replace("{name}", "{0}").replace("{content}", "{1}").replace("{Content}", "{2}") for t in templates)
+    for style, templates in STYLE_TEMPLATES.items()
+}
 
 
 def join_names(items: Sequence[str]) -> str:
@@ -273,7 +289,7 @@ def render_quiz(layout: Layout, contents: Sequence[str]) -> str:
     """The quiz text; ``contents[p]`` is person p's rendered statement."""
     parts = [preamble(layout.roles, layout.names)]
     for p in layout.order:
-        parts.append(sentence(layout.templates[p], layout.names[p], contents[p]))
+        parts.append(sentence(layout.templates[p], layout.names[p], contents[p], layout.style))
     parts.append(question(layout.roles))
     return " ".join(parts)
 
@@ -291,9 +307,21 @@ def solution_text_format(names: Sequence[str], roles: RolePair, solution: Sequen
     )
 
 
-def parse_layout(quiz: str, names: Sequence[str], roles: RolePair, contents: Sequence[str]) -> Layout | None:
-    """Recover which phrasing each person got and the sentence order, or None if ``quiz`` was not
-    rendered by this module with these names, roles and statements."""
+def parse_layout(
+    quiz: str, names: Sequence[str], roles: RolePair, contents: Sequence[str], styles: Sequence[str] = STYLES
+) -> Layout | None:
+    """Recover which phrasing each person got, the sentence order and the style, or None if ``quiz``
+    was not rendered by this module with these names, roles and statements. ``styles`` are tried
+    in order (several templates are common to both styles, so the first that fits wins)."""
+    for style in styles:
+        found = _parse_layout(quiz, names, roles, contents, style)
+        if found is not None:
+            return found
+    return None
+
+
+def _parse_layout(quiz: str, names: Sequence[str], roles: RolePair, contents: Sequence[str], style: str) -> Layout | None:
+    templates_of_style = STYLE_TEMPLATES[style]
     head, tail = preamble(roles, names) + " ", " " + question(roles)
     if not (quiz.startswith(head) and quiz.endswith(tail)):
         return None
@@ -307,8 +335,8 @@ def parse_layout(quiz: str, names: Sequence[str], roles: RolePair, contents: Seq
         for p in range(n):
             if templates[p] is not None:
                 continue
-            for t in range(len(TEMPLATES)):
-                text = sentence(t, names[p], contents[p])
+            for t in range(len(templates_of_style)):
+                text = sentence(t, names[p], contents[p], style)
                 if body.startswith(text, pos) and (pos + len(text) == len(body) or body[pos + len(text)] == " "):
                     found = (p, t, len(text))
                     break
@@ -322,4 +350,4 @@ def parse_layout(quiz: str, names: Sequence[str], roles: RolePair, contents: Seq
         pos += length + 1
     if pos - 1 != len(body):
         return None
-    return Layout(tuple(names), roles, tuple(templates), tuple(order))  # type: ignore[arg-type]
+    return Layout(tuple(names), roles, tuple(templates), tuple(order), style)  # type: ignore[arg-type]

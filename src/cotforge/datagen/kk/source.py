@@ -1,15 +1,27 @@
-"""Rows of one (n_people, split): deterministic, deduplicated by logical identity, resumable.
+"""Rows of one (n_people, split): deterministic, deduplicated, resumable.
 
 Item ``i`` of a split is the first draft of its own random stream - keyed by (seed, split,
 n_people, i), see :mod:`rng`, whose first 2n draws pick the names and phrasings - that has a
-unique solution, passes the degenerate filter if on, and whose logic key is not taken yet (by an
-earlier item of the split or by ``exclude_keys``, the keys of other splits). So items are a pure function of the configuration and the items before them,
-neighbouring seeds share nothing, and restoring the taken keys from already-written rows resumes
-with byte-identical output.
+unique solution, passes the degenerate filter if on, whose dedup key is not taken yet (by an
+earlier item of the split or by ``exclude_keys``, the keys of other splits) and whose logic key is
+not in ``exclude_logic`` (the logic of other datasets, ``--exclude``). So item ``i`` is a pure
+function of the configuration, the excluded keys and the items before it: a split that excludes
+another split's keys (train excludes test) changes where a draft hits one of them, and every later
+item can shift with it. Restoring the taken keys from already-written rows resumes with
+byte-identical output.
+
+Dedup ``"logic"`` (the default) keys a puzzle by its canonical logical identity
+(:func:`logic_key`): no two puzzles of a split are the same up to renaming the people. Dedup
+``"text"`` keys it by its statements (the public tuple string), as the public generator does:
+renamed copies of one logic are allowed, which keeps the grammar's distribution where logic dedup
+exhausts a small size.
+
+Different seeds use unrelated streams, so they share no text or ids; at small sizes they do share
+logic (3 people have only 2,430 distinct puzzles), which ``exclude_logic`` removes.
 
 A size that cannot supply ``count`` distinct puzzles fails fast with :class:`KKShortage`: at
-construction when the exact number is known (:func:`count_distinct`), otherwise when one item's
-stream goes ``stall_limit`` drafts in a row without a new identity.
+construction when the exact number is known (:func:`count_distinct`, logic dedup), otherwise when
+one item's stream goes ``stall_limit`` drafts in a row without a new key.
 """
 
 from __future__ import annotations
@@ -24,10 +36,13 @@ from cotforge.records import KK_SCHEMA
 from cotforge.datagen.kk.identity import logic_key
 from cotforge.datagen.kk.keyset import KeySet
 from cotforge.datagen.kk.options import KKOptions, KKShortage, check_people, count_distinct, describe
-from cotforge.datagen.kk.render import NAME_POOLS, TEMPLATES, Layout, role_pair
+from cotforge.datagen.kk.render import STYLE_TEMPLATES, Layout, name_pool, role_pair
 from cotforge.datagen.kk.rng import sample_distinct, stream, uniform_below
 from cotforge.datagen.kk.rows import build_row
 from cotforge.datagen.kk.sampler import Draft, StatementSampler
+from cotforge.datagen.kk.statements import format_statements
+
+DEDUPS = ("logic", "text")
 
 #: Drafts (valid or not) one item may use without finding a new identity before the split is
 #: declared exhausted. Generous: at 2 people the rarest of the 41 identities comes up about 7 times
@@ -50,6 +65,9 @@ class KKSplitSource:
         options: KKOptions,
         exclude_keys: frozenset[str] = frozenset(),
         stall_limit: int = STALL_LIMIT,
+        *,
+        dedup: str = "logic",
+        exclude_logic: frozenset[str] = frozenset(),
     ):
         if not isinstance(options, KKOptions):
             raise UsageError(f"options must be a KKOptions, got {type(options).__name__}")
@@ -60,11 +78,18 @@ class KKSplitSource:
             raise UsageError(f"option 'count' must be an integer >= 0, got {count!r}")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise UsageError(f"option 'seed' must be an integer, got {seed!r}")
+        if dedup not in DEDUPS:
+            raise UsageError(f"option 'dedup' must be one of {', '.join(DEDUPS)}, got {dedup!r}")
         self.n_people, self.split, self.count, self.seed, self.options = n_people, split, count, seed, options
+        self.dedup = dedup
         self.exclude_keys = frozenset(exclude_keys)
+        self.exclude_logic = frozenset(exclude_logic)
+        # with logic dedup the external logic keys simply join the taken keys
+        self._external = KeySet(self.exclude_logic) if dedup == "text" and self.exclude_logic else None
         self.stall_limit = stall_limit
         self.roles = role_pair(options.role_pair)
-        self.names = list(NAME_POOLS[options.name_pool])
+        self.names = list(name_pool(options.style, options.name_pool))
+        self.templates = STYLE_TEMPLATES[options.style]
         self.sampler = StatementSampler(n_people, options.depth, options.width)
         self.available = self._check_available()
 
@@ -76,10 +101,16 @@ class KKSplitSource:
         only undercount, and the (slower) key enumeration is skipped.
         """
         total = count_distinct(self.n_people, self.options)
-        if total is None:
+        if total == 0:
+            raise KKShortage(
+                f"only 0 distinct {describe(self.n_people, self.options)} exist (none has a unique solution); "
+                f"split '{self.split}' asks for {self.count}",
+                available=0,
+            )
+        if total is None or self.dedup == "text":  # text dedup: more puzzles than identities, number unknown
             return None
         prefix = f"kk{self.n_people}-"
-        excluded = {k for k in self.exclude_keys if k.startswith(prefix)}
+        excluded = {k for k in self.exclude_keys | self.exclude_logic if k.startswith(prefix)}
         if self.count + len(excluded) <= total:
             return total - len(excluded)
         available, assumed = total, ""
@@ -112,7 +143,13 @@ class KKSplitSource:
                 continue
             compact = None if d.ids is None else [sampler.catalogue.compact(j) for j in d.ids]
             key = logic_key(d.statements, n, d.assignment, compact)
-            if key not in taken:
+            if self.dedup == "logic":
+                if key not in taken:
+                    return d, key, layout
+                continue
+            if self._external is not None and key in self._external:
+                continue
+            if self.dedup_key(d.statements, key) not in taken:
                 return d, key, layout
         found = index
         known = "; more exist, but the remaining ones are too rare to reach by sampling" if self.available else ""
@@ -128,28 +165,34 @@ class KKSplitSource:
         wording does not depend on how many drafts the puzzle took, and the language options (name
         pool, role words) change no puzzle."""
         names = tuple(sample_distinct(rng, self.names, self.n_people))
-        templates = tuple(uniform_below(rng, len(TEMPLATES)) for _ in range(self.n_people))
-        return Layout(names, self.roles, templates, tuple(range(self.n_people)))
+        templates = tuple(uniform_below(rng, len(self.templates)) for _ in range(self.n_people))
+        return Layout(names, self.roles, templates, tuple(range(self.n_people)), self.options.style)
 
     def layout(self, index: int) -> Layout:
         """The wording of item ``index``."""
         return self._layout(stream("kk", self.seed, self.split, self.n_people, index))
 
+    def dedup_key(self, statements: tuple, key: str) -> str:
+        """The key two puzzles of a split must not share: the logic key, or (text dedup) the statements."""
+        return key if self.dedup == "logic" else text_key(format_statements(statements), self.n_people)
+
     def _items(self, start: int, taken: KeySet) -> Iterator[tuple[int, Draft, str, Layout]]:
         for index in range(start, self.count):
             d, key, layout = self._draft(index, taken)
-            taken.add(key)
+            taken.add(self.dedup_key(d.statements, key))
             yield index, d, key, layout
 
     def _taken(self, start: int, done: Iterable[pa.Table]) -> KeySet:
-        taken = KeySet(self.exclude_keys, capacity=len(self.exclude_keys) + self.count)
+        external = self.exclude_logic if self.dedup == "logic" else frozenset()
+        taken = KeySet(self.exclude_keys | external, capacity=len(self.exclude_keys) + len(external) + self.count)
+        column = "logic_key" if self.dedup == "logic" else "statements"
         rows = 0
         for table in done:
-            if "logic_key" not in table.column_names:
-                raise UsageError("done: the already-written rows must include the 'logic_key' column")
-            keys = table.column("logic_key").to_pylist()
+            if column not in table.column_names:
+                raise UsageError(f"done: the already-written rows must include the '{column}' column")
+            keys = table.column(column).to_pylist()
             rows += len(keys)
-            taken.update(keys)
+            taken.update(keys if self.dedup == "logic" else (text_key(k, self.n_people) for k in keys))
         if rows != start:
             raise UsageError(f"done: holds {rows} rows but start is {start}; pass exactly the rows 0..start-1")
         return taken
@@ -169,8 +212,8 @@ class KKSplitSource:
             )  # fmt: skip
 
     def keys(self) -> list[str]:
-        """The logic keys this split takes, in item order (no rendering): exclude them from train."""
-        return [key for _, _, key, _ in self._items(0, set(self.exclude_keys))]
+        """The dedup keys this split takes, in item order (no rendering): exclude them from train."""
+        return [self.dedup_key(d.statements, key) for _, d, key, _ in self._items(0, self._taken(0, ()))]
 
     def puzzles(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[tuple[int, Draft, str]]:
         """Engine only: (index, draft, logic_key) without rendering (benchmarks, analyses)."""
@@ -178,3 +221,8 @@ class KKSplitSource:
 
     def __len__(self) -> int:
         return self.count
+
+
+def text_key(statements: str, n_people: int) -> str:
+    """The text-dedup key of a puzzle with these statements (public tuple string)."""
+    return f"t{n_people}:{statements}"
