@@ -208,20 +208,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
+SURVIVE = """\
+    posix.setsid()
+    libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0
+    import signal
+    for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    posix.write(2, f"PID={posix.getpid()}\\n".encode())
+    import time
+    while True:
+        time.sleep(0.05)
+"""
+
+
 @needs_root
 def test_root_candidate_that_leaves_its_group_does_not_survive_the_timeout(verifier):
     # setsid + clear the parent-death signal + ignore everything catchable, then hang.
-    v = verifier.verify(ADD, candidate("""\
-        posix.setsid()
-        libc.prctl(1, 0, 0, 0, 0)
-        import signal
-        for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, signal.SIGINT):
-            signal.signal(s, signal.SIG_IGN)
-        posix.write(2, f"PID={posix.getpid()}\\n".encode())
-        import time
-        while True:
-            time.sleep(0.05)
-    """))
+    v = verifier.verify(ADD, candidate(SURVIVE))
     assert v.status is Status.TIMEOUT, v
     pid = _pid_from(v.details)
     deadline = time.monotonic() + 2
@@ -337,68 +340,86 @@ def test_network_is_off_unless_asked(verifier):
 
 
 NONROOT_SCRIPT = r"""
-import json, os, sys
+import json, sys
 sys.path.insert(0, sys.argv[2])
 from cotforge.verifiers.code import CodeVerifier
-add = {"prompt": "def add(a, b):\n    pass\n", "entry_point": "add",
-       "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n"}
-canary = sys.argv[1]
-attack = (
-    "import os, sys\nposix = os.fspath.__self__\n"
-    "def add(a, b):\n"
-    "    for f in (lambda: posix.unlink(%r), lambda: open(%r, 'w').write('x')):\n"
-    "        try:\n            f()\n        except OSError:\n            pass\n"
-    "    for pid in (posix.getppid(), %d):\n"
-    "        try:\n            posix.kill(pid, 9)\n        except OSError:\n            pass\n"
-    "    return a - b\n" % (canary, canary, os.getpid()))
+gold = json.loads(sys.argv[3])
 out = {}
-v = CodeVerifier(timeout=5.0, use_reference=False)
-good = v.verify(add, "    return a + b\n")
-bad = v.verify(add, "```python\n" + attack + "```")
-out["good"] = [good.status.value, good.reason, good.details.get("sandbox")]
-out["bad"] = [bad.status.value, bad.reason]
-loose = CodeVerifier(timeout=5.0, use_reference=False, allow_unsandboxed=True)
-out["loose"] = loose.verify(add, "    return a + b\n").status.value
+v = CodeVerifier(timeout=2.0, use_reference=False)
+for name, response in json.loads(open(sys.argv[1]).read()).items():
+    verdict = v.verify(gold, response)
+    out[name] = [verdict.status.value, verdict.reason, verdict.details.get("sandbox"), verdict.details.get("stderr_tail", "")]
+loose = CodeVerifier(timeout=2.0, use_reference=False, allow_unsandboxed=True)
+out["loose"] = [loose.verify(gold, "    return a + b\n").status.value]
 print(json.dumps(out))
+"""
+
+KILL_EVERYONE = """\
+    ppid = posix.getppid()
+    with open("/proc/%d/status" % ppid) as f:
+        verifier = int([line for line in f if line.startswith("PPid:")][0].split()[1])
+    for pid in (ppid, verifier, -1):
+        try:
+            posix.kill(pid, 9)
+        except OSError:
+            pass
+    return a - b
 """
 
 
 @needs_root
-def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses(tmp_path):
+def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
+    import json
+
     python = shutil.which("python3", path="/usr/bin:/bin")
     if python is None or subprocess.run([python, "-c", "import sys; assert sys.version_info >= (3, 9)"]).returncode:
         pytest.skip("no system python3 >= 3.9 for the unprivileged user")
     base = Path(tempfile.mkdtemp(prefix="cotforge-user-", dir="/tmp"))
     try:
-        base.chmod(0o777)  # the user's own files: writable by it, so only Landlock protects them
-        canary = base / "mine.txt"
-        canary.write_text("precious")
-        canary.chmod(0o666)
+        base.chmod(0o755)
+        files = {}
+        for name in ("unlink", "truncate", "write", "otrunc", "rename"):
+            f = base / name
+            f.write_text("precious")
+            files[f] = "precious"
+        for f in [base, *files]:
+            os.chown(f, 65534, 65534)  # the user's own files: only Landlock protects them
+        attacks = {
+            "good": "    return a + b\n",
+            "files": candidate(file_attacks(base)),
+            "kill": candidate(KILL_EVERYONE),
+            "fork": candidate("pid = posix.fork()\nif pid == 0:\n    posix._exit(0)\nreturn a + b\n"),
+            "forge": FORGED_SANDBOX_ERROR,
+            "survive": candidate(SURVIVE),
+        }
+        spec = base / "attacks.json"
+        spec.write_text(json.dumps(attacks))
         script = base / "run.py"
         script.write_text(NONROOT_SCRIPT)
-        script.chmod(0o644)
 
         def as_nobody():
             os.setgroups([])
             os.setresgid(65534, 65534, 65534)
             os.setresuid(65534, 65534, 65534)
 
-        proc = subprocess.run([python, "-I", str(script), str(canary), str(SRC)], capture_output=True, text=True, timeout=120,
-                              cwd=base, env={"PATH": "/usr/bin:/bin", "HOME": str(base)},
+        proc = subprocess.run([python, "-I", str(script), str(spec), str(SRC), json.dumps(ADD)], capture_output=True,
+                              text=True, timeout=120, cwd=base, env={"PATH": "/usr/bin:/bin", "HOME": str(base)},
                               preexec_fn=as_nobody)
         if proc.returncode and "No module named" in proc.stderr:
             pytest.skip(f"cotforge is not importable by the unprivileged user: {proc.stderr.strip().splitlines()[-1]}")
-        assert proc.returncode == 0, proc.stderr
-        import json
-
+        assert proc.returncode == 0, proc.stderr  # the verifier was not killed
         out = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert out["loose"] == "correct"  # allow_unsandboxed always runs
-        if landlock_abi() >= 6:
-            assert out["good"][0] == "correct" and "landlock-signals" in out["good"][2], out
-            assert out["bad"][0] == "incorrect", out  # and the script itself lived to print
-            assert canary.read_text() == "precious"
-        else:
+        assert out["loose"] == ["correct"]  # allow_unsandboxed always runs
+        if landlock_abi() < 6:
             assert out["good"][0] == "error" and "allow_unsandboxed=True" in out["good"][1], out
+            return
+        assert out["good"][0] == "correct" and "landlock-signals" in out["good"][2] and "uid" not in out["good"][2], out
+        for name in ("kill", "fork", "forge", "survive"):  # "files" answers right: its canaries are the test
+            assert out[name][0] in ("incorrect", "timeout"), (name, out[name])
+        assert "BlockingIOError" in out["fork"][1]
+        assert out["survive"][0] == "timeout"
+        assert_untouched(base, {**files, spec: spec.read_text(), script: NONROOT_SCRIPT})
+        assert not _alive(_pid_from({"stderr_tail": out["survive"][3]}))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

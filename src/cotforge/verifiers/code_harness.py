@@ -353,8 +353,11 @@ def _fmt(exc):
 # -- the candidate process ---------------------------------------------------------------------
 
 def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent):
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: close the usual range
+        open_fds = list(range(3, 1024))
+    for fd in open_fds:
         if fd > 2 and fd not in keep:
             try:
                 os.close(fd)

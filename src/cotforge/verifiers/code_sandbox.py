@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -62,7 +63,9 @@ class RunResult:
 
 
 def landlock_abi() -> int:
-    """The kernel's Landlock ABI version (0: none, or hidden by seccomp)."""
+    """The kernel's Landlock ABI version (0: none, hidden by seccomp, or not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return 0  # syscall 444 means something else elsewhere
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
