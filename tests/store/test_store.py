@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,6 +63,10 @@ def test_shards_are_named_sized_and_deterministic(tmp_path):
         assert (tmp_path / "a" / p).read_bytes() == (tmp_path / "b" / p).read_bytes()
     assert not (tmp_path / "a" / layout.WORK_DIR).exists()
     assert verify_dataset(tmp_path / "a") == []
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in (layout.CARD, layout.MANIFEST):  # readable like any file the user creates (mkstemp gives 0600)
+        assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_byte_limit_cuts_shards(tmp_path):

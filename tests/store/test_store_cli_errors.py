@@ -55,7 +55,7 @@ def test_a_full_disk_mid_build_is_one_line_and_the_rerun_finishes_it(tmp_path, c
     out = tmp_path / "ds"
     assert main(KK + ["--out", str(out)]) == 2
     err = one_line(capsys)
-    assert words in err
+    assert words in err and f"{out}/.cotforge/staging/" in err  # names the shard being written
     monkeypatch.undo()
     assert main(KK + ["--out", str(out)]) == 0
     a, b = (json.loads((p / "manifest.json").read_text()) for p in (clean, out))

@@ -129,6 +129,10 @@ def write_shards(
             flush(buf)
         if writer is not None:
             close_shard()
+    except OSError as exc:
+        if exc.filename is None and tmp_path is not None:  # pyarrow names no file (a full disk): name the shard
+            raise OSError(exc.errno, " ".join(str(exc.strerror or exc).split()), str(tmp_path)) from exc
+        raise
     finally:
         if writer is not None:  # interrupted mid-shard: drop the partial file, it was never visible
             writer.close()
