@@ -393,3 +393,20 @@ def test_cli_replays_published_outputs_by_a_user_column(tmp_path, capsys):
     # an id column of the input, carried with --keep-column, keys the same way
     assert run_cli(base + ["--out", str(tmp_path / "b"), "--backend-opt", "id_column=uid", "--keep-column", "uid"]) == 0
     assert [r["completion"] for r in table(tmp_path / "b", "all")] == [r["completion"] for r in rows]
+
+
+def test_retry_errors_asks_again_for_the_failed_samples_only(tmp_path):
+    reference = distill(problems(), tmp_path / "ref", cfg(), generator=Teacher())
+    distill(problems(), tmp_path / "out", cfg(), generator=Teacher(fail_prompts={1}), retry_wait=0, max_error_rate=0.5)
+    assert len([r for r in table(tmp_path / "out", "all") if r["finish_reason"] == "error"]) == 2
+    back = Teacher()
+    m = distill(problems(), tmp_path / "out", cfg(), generator=back, retry_errors=True)
+    assert back.asked == ["What is 1 + 1?"] and m["stats"]["run"]["errors_retried"] == 2
+    assert m["content_hash"] == reference["content_hash"]
+    assert not (tmp_path / "out.retry-errors").exists() and not (tmp_path / "out.replaced").exists()
+    assert str(tmp_path / "out") in (tmp_path / "out" / "README.md").read_text()
+    again = Teacher()  # nothing failed any more: the dataset is kept as it is
+    assert distill(problems(), tmp_path / "out", cfg(), generator=again, retry_errors=True)["content_hash"] == m["content_hash"]
+    assert again.asked == []
+    with pytest.raises(UsageError, match="holds a different build"):
+        distill(problems(), tmp_path / "ref", cfg(keep="all"), generator=Teacher(), retry_errors=True)

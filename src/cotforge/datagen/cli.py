@@ -121,6 +121,7 @@ def register(app: typer.Typer) -> None:
         shard_prompts: Optional[int] = typer.Option(None, "--shard-prompts", help="Prompts per `all` shard (default: min(256, 4096 / N))."),
         retries: int = typer.Option(2, "--retries", help="Retries of a failed generation request before it is recorded as an error (backends that retry themselves, e.g. openai, keep their own default when it is higher)."),
         max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="Stop (exit 1, nothing of the shard committed; rerun to resume) when more than this share of a shard's completions are failed requests."),
+        retry_errors: bool = typer.Option(False, "--retry-errors", help="On a finished dataset of the same build: ask the teacher again for its failed generations only, and replace it."),
         name: str = typer.Option("cotforge-distill", "--name", help="Dataset name in the manifest and card."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different build in --out."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -186,7 +187,7 @@ def register(app: typer.Typer) -> None:
                     overwrite=overwrite, inputs=[source.record for source in sources], name=name, on_progress=on_progress,
                     command=rebuild_command(out, cfg, input, columns, dom, limit, config, split),
                     ray_options={"address": ray_address, "gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
-                    max_error_rate=max_error_rate,
+                    max_error_rate=max_error_rate, retry_errors=retry_errors,
                 )
         except TeacherFailed as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -211,7 +212,8 @@ def register(app: typer.Typer) -> None:
                            f"{top['error']}", err=True)
                 raise typer.Exit(1)
             typer.echo(f"warning: {failed:,} completions failed to generate (kept in `all` with the reason); "
-                       f"most often ({top['count']:,}): {top['error']}", err=True)
+                       f"most often ({top['count']:,}): {top['error']}; rerun with --retry-errors to ask again "
+                       f"for them", err=True)
 
     @app.command("pairs")
     def pairs_cmd(

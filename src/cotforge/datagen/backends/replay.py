@@ -144,6 +144,8 @@ class ReplayGenerator(GeneratorBase):
             finish_reason=finish,
             error=error,
             sample_index=index,
+            # a replayed distill row keeps the attempts it took (a re-filter rebuilds it identically)
+            attempts=_count(fields.get("attempts")) if _count(fields.get("attempts")) > 0 else None,
         )
 
     # ------------------------------------------------------------------ generate

@@ -13,7 +13,7 @@ from cotforge.datagen.distill.items import make_items
 from cotforge.datagen.distill.sources import AcceptedSource, AllSource, DistillProgress, LocalEngine, PromptsSource
 from cotforge.datagen.distill.sft import SFT_CONFIGS, SFTSource
 from cotforge.datagen.distill.stats import distill_stats
-from cotforge.datagen.distill.worker import DistillWorker
+from cotforge.datagen.distill.worker import DistillWorker, build_generator
 from cotforge.errors import UsageError
 
 
@@ -95,6 +95,8 @@ def distill(
     version: str = "1.0.0",
     ray_options: dict[str, Any] | None = None,
     max_error_rate: float = MAX_ERROR_RATE,
+    retry_errors: bool = False,
+    _card_path: Path | None = None,
 ) -> dict[str, Any]:
     """Distill ``problems`` (:class:`~cotforge.datagen.inputs.Problem` rows) into the dataset ``out``.
 
@@ -106,6 +108,9 @@ def distill(
     retries) and still be committed as error rows; above it the run raises :class:`TeacherFailed`
     before committing that shard, and a rerun resumes there (prompts over the context limit are
     data, not failures, and never count).
+
+    ``retry_errors``: when ``out`` is a finished dataset of this build holding such failed rows,
+    rebuild it asking the teacher again for those samples only (see :mod:`.retry`).
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -142,6 +147,30 @@ def distill(
         build_config["prompt_source"] = f"input prompt column ({from_column} rows), template (the rest)"
     else:
         build_config["prompt_source"] = "template"
+    if retry_errors:
+        from cotforge.datagen.distill import retry
+
+        retry.finish_swap(out)
+        tmp = out.with_name(out.name + retry.RETRY_SUFFIX)
+        if (out / "manifest.json").is_file() and (tmp.exists() or retry.failed_rows(out)):
+            from cotforge.datagen.backends.replay import ReplayGenerator
+            from cotforge.store import atomic
+
+            existing = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("build_hash")
+            mine = atomic.stable_hash({"family": FAMILY, "version": version, "config": build_config})
+            if existing != mine:
+                raise UsageError(f"--out {out}: holds a different build (build hash {str(existing)[:12]}, this one "
+                                 f"{mine[:12]}); --retry-errors retries the failed rows of the same build only")
+            if engine != "local":
+                raise UsageError("--retry-errors: runs with --engine local")
+            teacher = generator if generator is not None else build_generator(cfg, retries)
+            prior = retry.PriorGenerator(ReplayGenerator(out, check_params=False), teacher)
+            manifest = distill(problems, tmp, cfg, generator=prior, batch_prompts=batch_prompts, retries=retries,
+                               retry_wait=retry_wait, inputs=inputs, command=command, on_progress=on_progress,
+                               name=name, version=version, max_error_rate=max_error_rate, _card_path=out)
+            manifest["stats"]["run"]["errors_retried"] = prior.retried
+            retry.finish_swap(out)
+            return manifest
     writer = DatasetWriter(
         out, name=name, family=FAMILY, version=version, build_config=build_config,
         seeds={"sampling_seed": cfg.params().seed}, command=command or f"cotforge distill --out {out}",
@@ -189,4 +218,5 @@ def distill(
                          f"{committed - 1}, so {len(items) - committed:,} of {len(items):,} prompts were not sampled.")
     if duplicates:
         notes.append(f"{duplicates} duplicate prompts in the input (same messages, answer and domain) were dropped.")
-    return writer.finish(notes=notes, stats=stats, render_card=lambda m: render_distill_card(m, out))
+    card_path = _card_path or out
+    return writer.finish(notes=notes, stats=stats, render_card=lambda m: render_distill_card(m, card_path))
