@@ -268,3 +268,16 @@ def test_a_damaged_journal_of_an_interrupted_build_is_recovered_from_its_finishe
     assert train.starts == [] and test.starts == [0]  # the finished split is kept, the other rebuilt
     assert "unreadable journal; recovered 1 split(s)" in capsys.readouterr().err
     assert m["content_hash"] == finish(writer(tmp_path / "clean"), CountingSource(2500))["content_hash"]
+
+
+def test_overwrite_replaces_the_old_build_but_moves_files_it_did_not_list_aside(tmp_path, capsys):
+    root = tmp_path / "ds"
+    build(root)
+    (root / "data/main/mine.parquet").write_bytes(b"user data")
+    m, _ = build(root, n=30, config={"n": 30}, overwrite=True)
+    assert m["splits"]["main/train"]["rows"] == 30
+    assert sorted(p.name for p in (root / "data/main").iterdir()) == ["test-00000-of-00001.parquet",
+                                                                      "train-00000-of-00001.parquet"]
+    (aside,) = tmp_path.glob("ds.unlisted-*")
+    assert (aside / "data/main/mine.parquet").read_bytes() == b"user data"
+    assert verify_dataset(root) == []

@@ -402,7 +402,8 @@ class DatasetWriter:
             self._begin_changes()
         for key in missing:  # splits from a resumed build that this run did not touch: drop them
             entry = self._journal.splits.pop(key)
-            self._drop([ShardInfo.from_dict(s) for s in entry["shards"]])
+            shards = [ShardInfo.from_dict(s) for s in entry["shards"]]
+            self._drop(shards + [ShardInfo(p, s.rows, s.sha256, s.bytes) for p, s in zip(entry.get("final", []), shards)])
         notes = list(notes or []) + self._notes
         for key, shards in sorted(self._results.items()):
             if not shards:  # `datasets` refuses an empty split, so the card's configs leave it out
