@@ -293,6 +293,26 @@ def test_candidate_cannot_turn_its_verdict_into_a_sandbox_error(verifier):
     assert verifier.verify(ADD, "    return a + b\n").correct  # still working
 
 
+def test_candidate_cannot_read_the_tests(verifier):
+    # The hidden tests (and EvalPlus's embedded reference solution) never enter its process.
+    gold = dict(ADD, test=ADD["test"] + "# SECRET-MARKER\n")
+    v = verifier.verify(gold, candidate("""\
+        import gc
+        marker = "SECRET" + "-MARKER"  # not spelled out here, or its own source would match
+        seen = []
+        for obj in gc.get_objects():
+            values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
+            for value in list(values):
+                if isinstance(value, bytes):
+                    value = value.decode("latin-1")
+                if isinstance(value, str) and marker in value:
+                    seen.append(value)
+        assert not seen, "found the tests"
+        return a + b
+    """))
+    assert v.correct, v
+
+
 def test_always_equal_objects_do_not_cross_the_boundary(verifier):
     v = verifier.verify(ADD, "```python\nclass Eq:\n    def __eq__(self, other):\n        return True\n"
                              "def add(a, b):\n    return Eq()\n```")

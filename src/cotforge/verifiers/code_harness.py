@@ -464,7 +464,7 @@ def _expect(sock, child):
     return msg
 
 
-def _test_main(cfg, sock, child, path_fds, landlock_abi, result, layers):
+def _test_main(cfg, stdin_fd, sock, child, path_fds, landlock_abi, result, layers):
     outcome = {"ok": False, "error": "", "reaped": False, "sandbox": layers}
     lost = []
 
@@ -514,14 +514,16 @@ def _test_main(cfg, sock, child, path_fds, landlock_abi, result, layers):
         if loaded != {"ready": True}:
             raise SandboxLost("malformed message from the candidate process")
         namespace = {"__name__": "__main__", "__builtins__": builtins}
-        prompt = cfg["prompt"]
+        gold = Channel(stdin_fd, -1).recv()
+        os.close(stdin_fd)
+        prompt = gold["prompt"]
         try:
             compile(prompt, "<prompt>", "exec")
         except (SyntaxError, ValueError):
             prompt = ""  # a prompt that is only a signature: the tests cannot use its helpers anyway
         exec(compile(prompt, "<prompt>", "exec"), namespace)
         namespace[cfg["entry_point"]] = candidate  # tests may call it by name (HumanEval/33)
-        exec(compile(cfg["test"], "<test>", "exec"), namespace)
+        exec(compile(gold["test"], "<test>", "exec"), namespace)
         namespace["check"](candidate)
         if lost:  # a test caught SandboxLost: still not a pass
             raise SandboxLost(lost[0])
@@ -554,7 +556,11 @@ def _end(sock, child, outcome, result):
 
 
 def main():
-    cfg = decode(sys.stdin.buffer.read())
+    # Two frames on stdin: the settings (with the candidate's program) now, the gold's tests
+    # only after the fork, so the candidate process never holds them (no reading the hidden
+    # tests or EvalPlus's reference solution out of memory).
+    stdin = os.dup(0)
+    cfg = Channel(stdin, -1).recv()
     result = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -591,7 +597,7 @@ def main():
         _end(ours, pid, {"ok": False, "error": "timed out", "timeout": True, "sandbox": layers}, result)
 
     signal.signal(signal.SIGUSR1, on_deadline)
-    _test_main(cfg, ours, pid, path_fds, landlock_abi, result, layers)
+    _test_main(cfg, stdin, ours, pid, path_fds, landlock_abi, result, layers)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ class Sandbox:
             if uids:
                 os.chown(tmp, uids[0], uids[0])  # mkdtemp made it 0700: only the candidate uid gets in
             cfg = {
-                "prompt": prompt, "program": program, "test": test, "entry_point": entry_point,
+                "program": program, "entry_point": entry_point,
                 "workdir": tmp, "uids": uids, "landlock": plan["landlock"], "netns": plan["netns"],
                 "fsize": file_size_mb * 1024 * 1024, "cpu": int(math.ceil(timeout)) + 1,
                 "as": memory_mb * 1024 * 1024 if memory_mb else None,
@@ -164,7 +164,8 @@ class Sandbox:
                 )
                 timed_out = False
                 try:
-                    out, _ = proc.communicate(input=encode(cfg), timeout=timeout)
+                    out, _ = proc.communicate(input=_frame(cfg) + _frame({"prompt": prompt, "test": test}),
+                                              timeout=timeout)
                 except subprocess.TimeoutExpired:
                     timed_out = True
                     out = _stop(proc)
@@ -214,6 +215,11 @@ def _stop(proc: subprocess.Popen) -> bytes:
         proc.kill()
         out, _ = proc.communicate()
     return out or b""
+
+
+def _frame(obj: dict) -> bytes:
+    data = encode(obj)
+    return len(data).to_bytes(8, "big") + data
 
 
 def _parse(out: bytes) -> dict:
