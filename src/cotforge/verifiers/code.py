@@ -20,7 +20,10 @@ How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`
   list, tuple, dict, set, frozenset, Fraction, Decimal), decoded without running candidate code.
   So a pass is what the gold's asserts saw: ``gc.get_objects()``, frame walking, ``ctypes`` or
   writing a forged result to any fd cannot produce one, and an object whose ``__eq__`` always
-  returns True does not cross (``incorrect``: "cannot cross the sandbox boundary");
+  returns True does not cross (``incorrect``: "cannot cross the sandbox boundary"). The tests
+  reach the test process only after the split, so the candidate cannot read them (nor the
+  reference solution EvalPlus tests embed) from memory; a message the candidate forges before
+  its code is loaded ("sandbox unavailable") is ``incorrect``, never an ``error``;
 - as root: each process runs under its own fresh random uid (about 2**28 possible; no groups,
   no capabilities, no new privileges) in a fresh 0700 temporary directory owned by the
   candidate uid and removed afterwards. The interpreter may sit in a home that other users cannot
