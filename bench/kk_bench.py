@@ -7,14 +7,16 @@ For each people count (2..16) it measures, single process:
 * cotforge engine/s - puzzles only (sample, solve, key, dedup), to show where the time goes;
 * reasoning-gym items/s - ``KnightsKnavesDataset[i]`` (sample, per-assignment solve, rendering; no
   CoT, no prompt, no dedup) at the sizes it finishes in reasonable time (``--rg-max``);
+* cotforge end to end/s - ``build_kk`` into a fresh folder (train + test splits: generation,
+  Parquet shards with hashing, DuckDB statistics, card, manifest), rows written per CPU second;
 * peak Python heap (tracemalloc) of a separate, smaller run of each (for cotforge including
   building the source and its depth-2 statement catalogue).
 
 Rates are items per CPU second of this process, best of 2-3 repeats: both generators are
 single-threaded, and on a shared machine wall-clock time mostly measures the neighbours.
 
-Targets (issue "datagen", K&K part 6): >= 20x reasoning-gym at 4 people, >= 100x at 8, and >= 1,000
-rows/s at 12 people. Rates are steady-state: one-off setup (the exact count of distinct puzzles at
+Targets (issue "datagen", K&K part 6, and issue 12 section 5): >= 20x reasoning-gym at 4 people,
+>= 100x at 8 - for full rows and for the end-to-end build - and >= 1,000 rows/s at 12 people. Rates are steady-state: one-off setup (the exact count of distinct puzzles at
 2-4 people, ~0.1 s; the depth-2 statement catalogue) is not timed, and each generator first runs a
 short warm-up on other seeds/splits (cotforge memoises per-statement renderings and compact tables
 per process; reasoning-gym gets the same warm-up).
@@ -88,6 +90,34 @@ def cold_rows(n: int, count: int, seed: int) -> Callable[[], Iterator]:
     return make
 
 
+def end_to_end_rate(n: int, count: int, seed: int, repeats: int) -> float:
+    """Rows per CPU second of a whole ``build_kk`` (train ``count`` + test ``count // 10``), best of
+    ``repeats``; DuckDB runs single-threaded in this process, so its work is in the CPU time."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from cotforge.datagen.kk.build import KKBuildConfig, build_kk
+
+    options = KKOptions()
+    available = count_distinct(n, options)
+    if available is not None:
+        count = min(count, max(1, available // 2))
+    cfg = KKBuildConfig(people=(n,), train=count, test=max(1, count // 10), seed=seed)
+    best = 0.0
+    for _ in range(repeats):
+        tmp = Path(tempfile.mkdtemp(prefix="kk-bench-"))
+        try:
+            start = time.process_time()
+            manifest = build_kk(tmp / "ds", cfg)
+            elapsed = time.process_time() - start
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        rows = sum(e["rows"] for e in manifest["splits"].values())
+        best = max(best, rows / elapsed if elapsed > 0 else float("inf"))
+    return best
+
+
 def rg_maker(n: int, count: int, seed: int, warmup: int = 0):
     from reasoning_gym.logic.knights_knaves import KnightsKnavesConfig, KnightsKnavesDataset
 
@@ -129,25 +159,29 @@ def main(argv: list[str] | None = None) -> int:
         rows_make, engine_make, n_count = cotforge_makers(n, count, args.seed, warmup)
         row_rate, row_done = _rate(rows_make, n_count, budget, repeats)
         eng_rate, _ = _rate(engine_make, n_count, budget, repeats)
+        e2e_rate = end_to_end_rate(n, n_count, args.seed + 1, repeats)
         cf_mem = _peak_mib(cold_rows(n, min(mem_count, n_count), args.seed), min(mem_count, n_count), budget)
         rg_rate = rg_mem = None
         if have_rg and n <= rg_max:
             rg_rate, _ = _rate(rg_maker(n, count, args.seed, warmup=20), count, rg_budget, repeats)
             rg_mem = _peak_mib(rg_maker(n, mem_count, args.seed), mem_count, rg_budget)
-        rows.append((n, row_rate, eng_rate, rg_rate, cf_mem, rg_mem, row_done))
+        rows.append((n, row_rate, eng_rate, rg_rate, cf_mem, rg_mem, row_done, e2e_rate))
         ratio = f"{row_rate / rg_rate:.0f}x" if rg_rate else "-"
-        print(f"  {n:2d} people: rows {row_rate:8.0f}/s  engine {eng_rate:8.0f}/s  reasoning-gym "
-              f"{(f'{rg_rate:.1f}/s' if rg_rate else '-'):>8}  ratio {ratio}", file=sys.stderr, flush=True)
+        e2e = f"{e2e_rate / rg_rate:.0f}x" if rg_rate else "-"
+        print(f"  {n:2d} people: rows {row_rate:8.0f}/s  engine {eng_rate:8.0f}/s  end to end {e2e_rate:8.0f}/s  "
+              f"reasoning-gym {(f'{rg_rate:.1f}/s' if rg_rate else '-'):>8}  ratio {ratio} (end to end {e2e})",
+              file=sys.stderr, flush=True)
 
-    print("\n| people | cotforge rows/s | cotforge engine/s | reasoning-gym items/s | rows vs r-g | engine vs r-g "
-          "| cotforge peak MiB | reasoning-gym peak MiB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, row_rate, eng_rate, rg_rate, cf_mem, rg_mem, done in rows:
-        note = ""
+    print("\n| people | cotforge rows/s | cotforge engine/s | cotforge end to end/s | reasoning-gym items/s "
+          "| rows vs r-g | engine vs r-g | end to end vs r-g | cotforge peak MiB | reasoning-gym peak MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, row_rate, eng_rate, rg_rate, cf_mem, rg_mem, done, e2e_rate in rows:
+        def vs(rate):
+            return f"{rate / rg_rate:,.0f}x" if rg_rate else "-"
+
         print(
-            f"| {n} | {row_rate:,.0f}{note} | {eng_rate:,.0f} | {f'{rg_rate:,.1f}' if rg_rate else '-'} | "
-            f"{f'{row_rate / rg_rate:,.0f}x' if rg_rate else '-'} | {f'{eng_rate / rg_rate:,.0f}x' if rg_rate else '-'} | "
-            f"{cf_mem:.1f} | {f'{rg_mem:.1f}' if rg_mem else '-'} |"
+            f"| {n} | {row_rate:,.0f} | {eng_rate:,.0f} | {e2e_rate:,.0f} | {f'{rg_rate:,.1f}' if rg_rate else '-'} | "
+            f"{vs(row_rate)} | {vs(eng_rate)} | {vs(e2e_rate)} | {cf_mem:.1f} | {f'{rg_mem:.1f}' if rg_mem else '-'} |"
         )
 
     by_n = {r[0]: r for r in rows}
@@ -157,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             _, row_rate, eng_rate, rg_rate = by_n[n][:4]
             checks.append((f"{n} people, full rows: {row_rate / rg_rate:,.0f}x reasoning-gym (target >= {target}x)", row_rate / rg_rate >= target))
             checks.append((f"{n} people, engine: {eng_rate / rg_rate:,.0f}x reasoning-gym (target >= {target}x)", eng_rate / rg_rate >= target))
+            e2e_rate = by_n[n][7]
+            checks.append((f"{n} people, end to end: {e2e_rate / rg_rate:,.0f}x reasoning-gym (target >= {target}x)", e2e_rate / rg_rate >= target))
     if 12 in by_n:
         checks.append((f"12 people: {by_n[12][1]:,.0f} full rows/s (target >= 1,000)", by_n[12][1] >= 1000))
     print()
