@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -281,3 +282,40 @@ def test_overwrite_replaces_the_old_build_but_moves_files_it_did_not_list_aside(
     (aside,) = tmp_path.glob("ds.unlisted-*")
     assert (aside / "data/main/mine.parquet").read_bytes() == b"user data"
     assert verify_dataset(root) == []
+
+
+def test_a_refused_second_writer_leaves_the_running_build_alone(tmp_path):
+    """The issue's race: the second run's clean-up deleted the first one's work. Now it cannot start."""
+    root = tmp_path / "ds"
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_store import CountingSource\n"
+        "from test_store_safety import writer, finish\n"
+        "class Pausing(CountingSource):\n"
+        "    def rows(self, start=0, done=()):\n"
+        "        for row in super().rows(start, done):\n"
+        "            if row['idx'] == 1500:\n"
+        "                print('mid', flush=True); sys.stdin.readline()\n"
+        "            yield row\n"
+        "m = finish(writer(sys.argv[1]), Pausing(2500))\n"
+        "print(m['splits']['main/train']['rows'], flush=True)\n"
+    )
+    first = subprocess.Popen([sys.executable, "-c", script, str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert first.stdout.readline().strip() == "mid"
+        before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        assert ".cotforge/journal.json" in before
+        second = CountingSource(2500)
+        with pytest.raises(FolderLockedError, match=f"pid {first.pid}"):
+            finish(writer(root), second)
+        assert second.starts == []  # its source (a teacher, say) was never called
+        assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == before
+        first.stdin.write("go\n")
+        first.stdin.flush()
+        assert first.stdout.readline().strip() == "2500"
+    finally:
+        first.kill()
+        first.wait()
+    assert verify_dataset(root) == [] and not (root / layout.WORK_DIR).exists()
