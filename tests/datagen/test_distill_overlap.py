@@ -45,3 +45,55 @@ def test_overlap_1_is_strictly_sequential():
     worker = FakeWorker()
     assert list(LocalEngine(worker, overlap=1).map(iter([[0], [1], [2]]))) == [[0], [1], [2]]
     assert worker.max_active == 1
+
+
+class ConcurrentBackend:
+    concurrent_calls = True
+    max_concurrency = 4
+
+
+class StragglerWorker(FakeWorker):
+    """Generation of batch 0 is a straggler; the rest are quick. Counts generations in flight."""
+
+    def __init__(self, backend):
+        super().__init__()
+        self.generator = backend
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.started: list[int] = []
+        self.straggling = False
+        self.started_while_straggling = 0
+
+    def generate_batch(self, batch):
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.started.append(batch[0])
+            self.started_while_straggling += self.straggling
+            self.straggling = self.straggling or batch[0] == 0
+        time.sleep(0.3 if batch[0] == 0 else 0.01)
+        with self.lock:
+            self.in_flight -= 1
+            self.straggling = self.straggling and batch[0] != 0
+        return batch
+
+
+def test_a_concurrent_backend_keeps_its_concurrency_busy_past_a_straggler():
+    worker = StragglerWorker(ConcurrentBackend())
+    batches = [[i] for i in range(12)]
+    engine = LocalEngine(worker, overlap=2)
+    assert engine.generation_slots(1) == 4 and engine.generation_slots(3) == 2 and engine.generation_slots(16) == 1
+    out = list(engine.map(iter(batches)))
+    assert out == batches  # batch order, whatever finished first
+    assert worker.max_in_flight == 4  # up to max_concurrency requests at once, never more
+    # while batch 0 straggled, later batches kept the other slots busy
+    assert worker.started_while_straggling >= 3
+
+
+def test_a_backend_without_concurrent_calls_generates_one_batch_at_a_time():
+    class Plain:
+        max_concurrency = 64
+
+    worker = StragglerWorker(Plain())
+    assert list(LocalEngine(worker, overlap=3).map(iter([[i] for i in range(5)]))) == [[i] for i in range(5)]
+    assert worker.max_in_flight == 1

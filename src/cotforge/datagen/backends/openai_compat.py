@@ -77,6 +77,9 @@ class OpenAIGenerator(GeneratorBase):
     """
 
     name = "openai"
+    #: each ``generate`` call runs its own event loop and client, so calls may overlap (the distill
+    #: engine keeps ``max_concurrency`` requests in flight across batches that way)
+    concurrent_calls = True
 
     def __init__(
         self,

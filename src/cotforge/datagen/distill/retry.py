@@ -30,6 +30,8 @@ class PriorGenerator:
         self.recorded, self.teacher = recorded, teacher
         self.model = getattr(teacher, "model", "") or getattr(recorded, "model", "")
         self.max_retries = getattr(teacher, "max_retries", None)
+        self.concurrent_calls = getattr(teacher, "concurrent_calls", False)
+        self.max_concurrency = getattr(teacher, "max_concurrency", 1)
         self.retried = 0  # samples sent to the teacher
 
     def generate(self, requests: Sequence[Any], params: Any) -> list[list[Any]]:

@@ -23,19 +23,58 @@ ACCEPTED_SCHEMA = DISTILL_ACCEPTED_SCHEMA.append(_METADATA)
 
 
 class LocalEngine:
-    """Runs batches in this process: generation one batch after another, while up to ``overlap``
-    earlier batches are being graded on threads (the verifier pool serves concurrent callers).
+    """Runs batches in this process, results in batch order (so the rows are the same whatever overlaps).
 
-    Grading a batch waits for its slowest item (a SymPy straggler can take a second); overlapping
-    batches hides those waits behind the next batches' work. Results come back in batch order, so
-    the rows are the same as with no overlap.
+    Generation: one batch after another in the engine's thread - unless the backend takes concurrent
+    ``generate`` calls (``concurrent_calls``, e.g. the openai client, one event loop per call) and
+    serves more requests at once than a batch holds (``max_concurrency``): then enough batches are
+    generated at once to keep that many requests in flight, so one slow request holds up its own
+    batch, not the teacher. Grading: up to ``overlap`` batches on threads while later batches are
+    generated (a SymPy straggler can take a second; the verifier pool serves concurrent callers).
     """
 
     def __init__(self, worker: DistillWorker, overlap: int = 3):
         self.worker = worker
         self.overlap = max(1, overlap)
 
+    def generation_slots(self, batch_size: int) -> int:
+        """How many batches are generated at once for batches of ``batch_size`` prompts."""
+        g = getattr(self.worker, "generator", None)
+        if not getattr(g, "concurrent_calls", False):
+            return 1
+        concurrency = getattr(g, "max_concurrency", 1)
+        return max(1, -(-int(concurrency) // max(1, batch_size)))  # ceil: the teacher never idles below it
+
     def map(self, batches: Iterable[list[PromptItem]]) -> Iterator[BatchResult]:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            return
+        slots = self.generation_slots(len(first))
+        batches = _chain(first, batches)
+        if slots == 1:
+            yield from self._sequential(batches)
+            return
+        worker = self.worker
+        with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="cotforge-generate") as gen_pool, \
+                ThreadPoolExecutor(max_workers=slots + self.overlap, thread_name_prefix="cotforge-grade") as grade_pool:
+            pending: deque = deque()
+            try:
+                for batch in batches:
+                    generated = gen_pool.submit(worker.generate_batch, batch)
+                    pending.append(grade_pool.submit(lambda f=generated: worker.grade_and_build(f.result())))
+                    while len(pending) >= slots + self.overlap:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    def _sequential(self, batches: Iterable[list[PromptItem]]) -> Iterator[BatchResult]:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
@@ -54,6 +93,11 @@ class LocalEngine:
 
     def close(self) -> None:
         self.worker.close()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
 
 
 @dataclass
