@@ -396,3 +396,11 @@ def test_the_token_of_hf_auth_login_is_used(tmp_path, cli_env, capsys, monkeypat
     assert code == 0, err
     create = next(r for r in cli_env.requests if r["path"] == "/api/repos/create")
     assert create["status"] == 200
+
+
+def test_a_model_folder_with_a_manifest_is_checked_like_a_dataset(tmp_path, hub, api):
+    folder = build_folder(tmp_path / "ds", {"main/train": 4})
+    (folder / "data/main/train-00000-of-00001.parquet").write_bytes(b"changed after the build")
+    with pytest.raises(UsageError, match="sha256 differs from manifest.json"):
+        publish(folder, "org/m", api=api, repo_type="model")
+    assert hub.requests == []
