@@ -239,6 +239,8 @@ ROWS: list[Row] = [
     ("5", r"so \boxed{5} and then \boxed{", False, None, "extraction"),
     ("5", "", False, None, "extraction"),
     ("17", "**Final Answer:** 17", True, None, "extraction"),
+    ("15x - 80", "Combining like terms, $19x - 4x + 1 - 81 = 15x - 80.$", False, None, "extraction"),  # a working line
+    ("15x - 80", "Combining like terms, the answer is $15x - 80.$", True, None, "extraction"),
     ("17", "Final Answer: **17**.", True, None, "extraction"),
     # -- numbers and normalisation -------------------------------------------------------------
     ("025", r"\boxed{25}", True, None, "numbers"),

@@ -173,6 +173,15 @@ def _equation_sides_differ(gold_parsed: list, pred: list) -> bool:
     return g.lhs != p.lhs and not (g.lhs == p.rhs and g.rhs == p.lhs)
 
 
+def _working_line(gold_parsed: list, pred: list) -> bool:
+    """In an unmarked response, ``19x - 4x + 1 - 81 = 15x - 80`` is a step of the working: its
+    right side is not stated as the answer (the published Qwen2.5-Math labels agree)."""
+    from sympy import Add, Eq
+
+    g, p = gold_parsed[0], pred[0]
+    return isinstance(p, Eq) and not isinstance(g, Eq) and isinstance(p.lhs, Add)
+
+
 class MathVerifier:
     """Grades a math answer against a gold answer; see the module docstring for the stages.
 
@@ -356,6 +365,8 @@ class MathVerifier:
         extracted = answer if source != "text" else str(pred[0])[:200]
         if "%" not in gold_str and "%" not in answer and _numeric_differs(gold_parsed, pred):
             return Verdict(Status.INCORRECT, 0.0, extracted, "numerically different", {**details, "path": "numeric"})
+        if source == "text" and _working_line(gold_parsed, pred):
+            return Verdict(Status.INCORRECT, 0.0, extracted, "the last expression is a line of working (a sum = a value), not an answer", details)
         if _equation_sides_differ(gold_parsed, pred):
             return Verdict(Status.INCORRECT, 0.0, extracted, "equations with different left-hand sides", details)
         ok = verify(
