@@ -134,3 +134,20 @@ def test_data_without_needed_columns(tiny_model_dir, tmp_path):
     bad.write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
     with pytest.raises(UsageError, match="needs column"):
         run_sft(_cfg(tiny_model_dir, bad, tmp_path / "x"))
+
+
+def test_interrupted_stage_resumes_from_checkpoint(tiny_model_dir, sft_jsonl, tmp_path):
+    from cotforge.trainers.card import RUN_RECORD
+    from cotforge.trainers.sft import run_sft
+
+    out = tmp_path / "sft"
+    cfg = _cfg(tiny_model_dir, sft_jsonl, out)
+    cfg["args"].update(max_steps=1, save_strategy="steps", save_steps=1)
+    run_sft(cfg, log=lambda s: None)
+    assert (out / "checkpoint-1").is_dir()
+    (out / RUN_RECORD).unlink()  # as if the run had stopped after its first checkpoint
+    cfg["args"]["max_steps"] = 2
+    logs = []
+    record = run_sft(cfg, log=logs.append)
+    assert any("resuming from" in line and "checkpoint-1" in line for line in logs)
+    assert record["report"]["global_steps"] == 2
