@@ -9,6 +9,7 @@ it is checked; without one, only plain-text prompts can be read.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 
@@ -21,14 +22,18 @@ def text_opens_think(text: Any) -> bool:
     return opened >= 0 and opened > text.rfind("</think>")
 
 
-def _render_template(template: str, messages: list[dict[str, Any]]) -> str:
+@lru_cache(maxsize=16)
+def _compiled(template: str) -> Any:
+    """The template compiled once: reward functions render it for every completion of every step."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = lambda msg: (_ for _ in ()).throw(ValueError(msg))
-    return env.from_string(template).render(
-        messages=messages, add_generation_prompt=True, bos_token="", eos_token="", tools=None
-    )
+    return env.from_string(template)
+
+
+def _render_template(template: str, messages: list[dict[str, Any]]) -> str:
+    return _compiled(template).render(messages=messages, add_generation_prompt=True, bos_token="", eos_token="", tools=None)
 
 
 def render_prompt(prompt: Any, tokenizer: Any = None, chat_template: str | None = None) -> str | None:
