@@ -1,208 +1,38 @@
-"""Process-isolated verification: a pool of worker processes with a hard per-item deadline.
+"""The caller side of the verifier pool: one dispatcher thread feeding worker processes.
 
-Why not signals: math-verify's own timeouts use ``SIGALRM``, which only works in the main thread
-of the main interpreter, so it breaks in trainer threads, async code and Ray workers, and even
-where it works a SymPy call stuck in C code does not return. Why not ``concurrent.futures``: a
-future cannot be cancelled once running, so a hung task holds its worker forever. Here each
-worker is a plain process; one dispatcher thread per pool feeds the workers items from every
-caller's batch (round-robin, a small chunk at a time), waits on their pipes with a deadline and,
-when an item overruns, kills that worker (SIGKILL), reports the item as ``timeout`` and starts a
-replacement. Callers only queue their batch and wait for it, so concurrent callers (trainer
-threads, async tasks) share the workers and a stuck item delays nobody but its own batch.
-Each worker also caps its own address space (``RLIMIT_AS``) so ``2^{10000000000}`` fails with a
-``MemoryError`` instead of taking the machine down.
-
-Workers come from the ``forkserver`` context where the platform has it (the server preloads
-SymPy and math-verify once, so a replacement is a cheap fork) and from ``spawn`` otherwise; never
-from plain ``fork``, which is unsafe in a process that has threads. A main script that cannot be
-imported again (``python - <<EOF``) is not re-imported in the workers; workers that still cannot
-start give ``error`` verdicts saying why, never an exception.
-
-How work is split between the caller and the pool: a verifier may implement
-``presettle(gold, response, **kw) -> Verdict | Deferred``, which does the cheap, SymPy-free part
-in the caller (response parsing, extraction, the fast normaliser, a verdict cache) and returns
-either a final verdict or a :class:`Deferred` naming the method a worker must run. Verifiers
-without it have their ``verify`` run in a worker as is.
+See the package docstring (:mod:`cotforge.verifiers.pool`) for why it is built this way.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import collections
-import contextlib
 import hashlib
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
 import pickle
-import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from cotforge.errors import UsageError
 from cotforge.verifiers.base import Status, Verdict, setup_error
+from cotforge.verifiers.pool.worker import (
+    _MAX_START_FAILURES,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    PRELOAD,
+    Deferred,
+    _context,
+    _cpu_count,
+    _main_module_importable,
+    _worker_main,
+)
 
-__all__ = [
-    "DEFAULT_MEMORY_MB",
-    "DEFAULT_TIMEOUT",
-    "Deferred",
-    "VerifierPool",
-    "averify_batch",
-    "default_pool",
-    "in_worker",
-    "verify_batch",
-    "verify_isolated",
-]
-
-log = logging.getLogger(__name__)
-
-#: Per-item deadline (seconds of wall time in a worker). Real MATH/AIME comparisons take a few ms
-#: to ~0.5 s with math-verify; anything slower is almost always a pathological expression.
-DEFAULT_TIMEOUT = 2.0
-#: Address-space cap per worker. A worker with SymPy and math-verify loaded needs ~100-200 MB.
-DEFAULT_MEMORY_MB = 1024
-#: Modules the forkserver imports once so that every (re)started worker already has them.
-PRELOAD = ("cotforge.verifiers._preload",)
-
-_IN_WORKER = False
-_MAX_START_FAILURES = 3
-
-
-def in_worker() -> bool:
-    """True inside a pool worker: verifiers then do their slow work in-process."""
-    return _IN_WORKER
-
-
-@dataclass(frozen=True)
-class Deferred:
-    """Work the caller could not settle cheaply: a worker runs ``getattr(verifier, method)(*args, **kwargs)``.
-
-    ``extracted`` is what the caller already extracted from the response, so that a timeout
-    verdict can still say which answer was being graded.
-    """
-
-    method: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    extracted: str | None = None
-
-    def key(self) -> tuple:
-        """A hashable identity, to grade duplicates in one batch only once (``None`` if unhashable)."""
-        try:
-            k = (self.method, self.args, tuple(sorted(self.kwargs.items())))
-            hash(k)
-            return k
-        except TypeError:
-            return (id(self),)
-
-
-# ----------------------------------------------------------------------------------------------
-# The worker side
-
-
-def _set_memory_cap(memory_mb: int | None) -> None:
-    if not memory_mb:
-        return
-    try:
-        import resource
-
-        cap = int(memory_mb) * 1024 * 1024
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            cap = min(cap, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    except (ImportError, ValueError, OSError) as exc:  # pragma: no cover - non-Unix or locked limits
-        log.warning("could not set the worker memory cap: %s", exc)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """Exit when the process that owns the pool is gone, even if the main thread is stuck."""
-    while True:
-        time.sleep(1.0)
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # pragma: no cover - pid reused by another user's process
-            os._exit(0)
-
-
-def _grade_one(verifier: Any, job: Deferred) -> tuple[Verdict, bool]:
-    """Run one job; ``(verdict, must_exit)``. Never raises."""
-    try:
-        verdict = getattr(verifier, job.method)(*job.args, **job.kwargs)
-        if not isinstance(verdict, Verdict):
-            return Verdict(Status.ERROR, 0.0, job.extracted, f"{job.method} returned {type(verdict).__name__}, not a Verdict"), False
-        return verdict, False
-    except MemoryError:
-        # The address-space cap was hit. The process may be in a poor state: answer, then leave.
-        return (
-            Verdict(Status.TIMEOUT, 0.0, job.extracted, "exceeded the worker memory cap", {"limit": "memory"}),
-            True,
-        )
-    except RecursionError:
-        return Verdict(Status.TIMEOUT, 0.0, job.extracted, "expression too deeply nested (recursion limit)", {"limit": "recursion"}), False
-    except Exception as exc:
-        return Verdict(Status.ERROR, 0.0, job.extracted, f"verifier raised {type(exc).__name__}: {str(exc)[:200]}"), False
-
-
-def _worker_main(conn: mpc.Connection, memory_mb: int | None, preload: Sequence[str], parent_pid: int) -> None:
-    """Worker loop. Messages in: ``("verifier", key, pickled)``, ``("jobs", key, [(i, Deferred)])``,
-    ``("stop",)``. Messages out: ``("ready", pid)``, ``("result", i, Verdict)``, ``("bye",)``."""
-    global _IN_WORKER
-    _IN_WORKER = True
-    _set_memory_cap(memory_mb)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    import importlib
-
-    for mod in preload:
-        try:
-            importlib.import_module(mod)
-        except Exception as exc:  # a verifier that fails to import reports it per item instead
-            log.debug("preload of %s failed: %s", mod, exc)
-    verifiers: dict[str, Any] = {}
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        kind = msg[0]
-        if kind == "stop":
-            return
-        if kind == "verifier":
-            _, key, blob = msg
-            try:
-                verifiers[key] = pickle.loads(blob)
-            except Exception as exc:
-                verifiers[key] = exc
-            continue
-        if kind == "jobs":
-            _, key, jobs = msg
-            verifier = verifiers.get(key)
-            for i, job in jobs:
-                if isinstance(verifier, Exception) or verifier is None:
-                    verdict = setup_error(f"verifier could not be loaded in the worker: {verifier!r}", job.extracted)
-                    must_exit = False
-                else:
-                    verdict, must_exit = _grade_one(verifier, job)
-                try:
-                    conn.send(("result", i, verdict))
-                except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                    conn.send(("result", i, Verdict(Status.ERROR, 0.0, job.extracted, f"verdict not picklable: {exc}")))
-                if must_exit:
-                    conn.send(("bye",))
-                    os._exit(0)
-
-
-# ----------------------------------------------------------------------------------------------
-# The caller side
+log = logging.getLogger("cotforge.verifiers.pool")
 
 
 class _Worker:
@@ -250,55 +80,6 @@ class _Batch:
             self.remaining -= 1
             if self.remaining == 0:
                 self.done.set()
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        try:
-            # Only takes effect if the forkserver has not started yet; harmless otherwise.
-            ctx.set_forkserver_preload(list(PRELOAD))
-        except Exception:  # pragma: no cover
-            pass
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-_MAIN_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _main_module_importable() -> Iterator[None]:
-    """Hide ``__main__.__file__`` while a worker starts when that file does not exist.
-
-    ``spawn`` and ``forkserver`` children re-run the parent's main script from its path (so
-    objects pickled from ``__main__`` resolve). For ``python - <<EOF`` the path is ``<stdin>``,
-    which does not exist, and every child dies before it is ready. Our workers receive the
-    verifier pickled and need nothing from such a main module, so it is simply not re-imported.
-    """
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or not isinstance(path, str) or getattr(main, "__spec__", None) is not None:
-        yield
-        return
-    base = multiprocessing.process.ORIGINAL_DIR or os.getcwd()
-    if os.path.exists(path if os.path.isabs(path) else os.path.join(base, path)):
-        yield
-        return
-    with _MAIN_LOCK:
-        del main.__file__
-        try:
-            yield
-        finally:
-            main.__file__ = path
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS
-        return max(1, os.cpu_count() or 1)
 
 
 _POOLS: weakref.WeakSet[VerifierPool] = weakref.WeakSet()
@@ -690,149 +471,3 @@ class VerifierPool:
         for w in [w for w in self._pool if not w.ready]:
             w.kill()
             self._pool.remove(w)
-
-
-# ----------------------------------------------------------------------------------------------
-# Module-level conveniences
-
-_DEFAULT: VerifierPool | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def default_pool(workers: int | None = None) -> VerifierPool:
-    """The process-wide pool (created on first use, grown when ``workers`` asks for more)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = VerifierPool(workers)
-        elif workers is not None and workers > _DEFAULT.workers:
-            _DEFAULT.workers = workers
-        return _DEFAULT
-
-
-@atexit.register
-def _close_default() -> None:  # pragma: no cover - runs at interpreter exit
-    if _DEFAULT is not None:
-        try:
-            _DEFAULT.close()
-        except Exception:
-            pass
-
-
-def _resolve(verifier: Any, options: dict[str, Any]) -> Any:
-    if isinstance(verifier, str):
-        from cotforge.verifiers import get_verifier
-
-        return get_verifier(verifier, **options)
-    if options:
-        raise UsageError("verifier options can only be given with a verifier name, not with an instance")
-    if not hasattr(verifier, "verify"):
-        raise UsageError(f"verifier must be a registered name or an object with .verify(), got {type(verifier).__name__}")
-    return verifier
-
-
-def _presettle(verifier: Any, gold: Any, response: Any, kw: dict[str, Any]) -> Verdict | Deferred:
-    presettle = getattr(verifier, "presettle", None)
-    if presettle is None:
-        return Deferred("verify", (gold, response), dict(kw))
-    try:
-        out = presettle(gold, response, **kw)
-    except UsageError:
-        raise
-    except Exception as exc:  # presettle must not raise; if it does, it is the verifier's error
-        return Verdict(Status.ERROR, 0.0, None, f"{type(verifier).__name__}.presettle raised {type(exc).__name__}: {exc}")
-    if isinstance(out, (Verdict, Deferred)):
-        return out
-    return Verdict(Status.ERROR, 0.0, None, f"presettle returned {type(out).__name__}")
-
-
-def verify_batch(
-    verifier: Any,
-    golds: Sequence[Any],
-    responses: Sequence[Any],
-    *,
-    workers: int | None = None,
-    timeout: float | None = None,
-    truncated: Sequence[bool] | None = None,
-    kwargs: Sequence[dict[str, Any]] | None = None,
-    pool: VerifierPool | None = None,
-    **options: Any,
-) -> list[Verdict]:
-    """Grade ``responses[i]`` against ``golds[i]`` for every ``i``, in parallel, gold first.
-
-    ``verifier`` is a registered name (``"math"``, ``"choice"``, ...; ``options`` build it) or a
-    verifier instance. ``truncated[i]`` marks a response cut at the token limit; ``kwargs[i]`` are
-    extra per-item keyword arguments for the verifier (e.g. ``n_options`` for choice). Items the
-    verifier settles cheaply (:meth:`presettle`) never leave this process; the rest run in the
-    worker pool (``pool``, else the process-wide one) with a per-item ``timeout`` in seconds.
-    Identical deferred items are graded once. Returns one :class:`Verdict` per item, in order.
-    """
-    v = _resolve(verifier, options)
-    golds, responses = list(golds), list(responses)
-    if len(golds) != len(responses):
-        raise UsageError(f"golds and responses must have the same length, got {len(golds)} and {len(responses)}")
-    n = len(golds)
-    if truncated is not None:
-        truncated = list(truncated)
-        if len(truncated) != n:
-            raise UsageError(f"truncated must have one flag per response ({n}), got {len(truncated)}")
-    if kwargs is not None:
-        kwargs = list(kwargs)
-        if len(kwargs) != n:
-            raise UsageError(f"kwargs must have one dict per response ({n}), got {len(kwargs)}")
-    results: list[Verdict | None] = [None] * n
-    deferred: dict[tuple, list[int]] = {}
-    jobs: list[Deferred] = []
-    for i in range(n):
-        kw = dict(kwargs[i]) if kwargs is not None and kwargs[i] else {}
-        if truncated is not None and truncated[i]:
-            kw["truncated"] = True
-        out = _presettle(v, golds[i], responses[i], kw)
-        if isinstance(out, Verdict):
-            results[i] = out
-            continue
-        k = out.key()
-        if k not in deferred:
-            deferred[k] = []
-            jobs.append(out)
-        deferred[k].append(i)
-    if jobs:
-        p = pool or default_pool(workers)
-        if timeout is None:
-            timeout = getattr(v, "timeout", None)
-        verdicts = p.run(v, jobs, timeout=timeout, max_workers=workers)
-        remember = getattr(v, "remember", None)
-        for job, verdict, idxs in zip(jobs, verdicts, deferred.values()):
-            if remember is not None:
-                try:
-                    remember(job, verdict)
-                except Exception:  # a cache failure must not lose the verdict
-                    pass
-            for i in idxs:
-                results[i] = verdict
-    return results  # type: ignore[return-value]
-
-
-async def averify_batch(verifier: Any, golds: Sequence[Any], responses: Sequence[Any], **kw: Any) -> list[Verdict]:
-    """:func:`verify_batch` for async code: runs in a thread so the event loop keeps going."""
-    return await asyncio.to_thread(verify_batch, verifier, golds, responses, **kw)
-
-
-def verify_isolated(verifier: Any, gold: Any, response: Any, *, timeout: float | None = None, **kw: Any) -> Verdict:
-    """One item: settled in-process when the verifier's ``presettle`` can, else in the pool.
-
-    Verifiers call this from their own ``verify`` so a single call is as safe as a batch.
-    """
-    out = _presettle(verifier, gold, response, kw)
-    if isinstance(out, Verdict):
-        return out
-    if _IN_WORKER:  # already isolated: the pool that owns this process enforces the deadline
-        return _grade_one(verifier, out)[0]
-    verdict = default_pool().run(verifier, [out], timeout=timeout)[0]
-    remember = getattr(verifier, "remember", None)
-    if remember is not None:
-        try:
-            remember(out, verdict)
-        except Exception:
-            pass
-    return verdict
