@@ -59,6 +59,18 @@ def combined_configs(manifest: dict[str, Any], groups: list[tuple[int, ...]]) ->
     return out
 
 
+def _unread_role_words(cfg) -> str:
+    """Which rows use role words other than knight/knave, for the Logic-RL warning."""
+    from cotforge.datagen.kk.export import LOGIC_RL_ROLE_WORDS
+
+    parts = []
+    if set(cfg.role_pair.split("/", 1)) != LOGIC_RL_ROLE_WORDS:
+        parts.append(f"{cfg.role_pair} in every config")
+    if "role_pair" in cfg.perturbations:
+        parts.append("the `role_pair` perturbation's pairs in the `<n>ppl_perturbed_role_pair` configs")
+    return "; ".join(parts)
+
+
 def render_kk_card(manifest: dict[str, Any], *, plans: list[dict[str, Any]], cfg=None, out_dir: str | None = None) -> str:
     """The card (``out_dir`` is accepted for old callers and ignored: cards name no local path)."""
     from cotforge.datagen.kk.export import logic_rl_unreadable
@@ -91,6 +103,7 @@ def render_kk_card(manifest: dict[str, Any], *, plans: list[dict[str, Any]], cfg
         exclude=manifest["build_config"].get("exclude_record"), command=cfg.command("OUT", placeholders),
         combined=[c["config_name"] for c in combined], first=first, references=references,
         logic_rl_warning=logic_rl_unreadable(cfg.role_pair, cfg.perturbations),
+        logic_rl_unread=_unread_role_words(cfg),
         logical=[k for k in cfg.perturbations if k in ("statement", "leaf")],
         language=[k for k in cfg.perturbations if k not in ("statement", "leaf")],
         combined_name=combined_name,
