@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from cotforge.verifiers.base import Status
+from cotforge.verifiers.base import Status, is_setup_failure
+from cotforge.verifiers.rewards import correctness_reward
 from cotforge.verifiers.code import CodeVerifier
 from cotforge.verifiers.code_harness import decode, encode
 from cotforge.verifiers.code_sandbox import landlock_abi
@@ -161,12 +162,14 @@ def test_root_without_setuid_capability_refuses_instead_of_running_as_root(tmp_p
     code = ("from cotforge.verifiers.code import CodeVerifier\n"
             f"add = {ADD!r}\n"
             "v = CodeVerifier(timeout=5.0, use_reference=False)\n"
-            "print(repr((v.verify(add, '    return a + b\\n').status.value, v.verify(add, '    return a + b\\n').reason)))\n")
+            "x = v.verify(add, '    return a + b\\n')\n"
+            "print(repr((x.status.value, x.reason, x.details.get('setup_failure'))))\n")
     proc = subprocess.run([setpriv, "--bounding-set=-setuid,-setgid", "--inh-caps=-setuid,-setgid", sys.executable, "-c", code],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    status, reason = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    status, reason, setup_failure = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
     assert status == "error" and "cannot be set up" in reason and "allow_unsandboxed=True" in reason, reason
+    assert setup_failure is True  # not the candidate's doing: rewards return None, not a wrong score
 
 
 @needs_root
@@ -298,7 +301,9 @@ def test_candidate_cannot_read_the_tests(verifier):
     gold = dict(ADD, test=ADD["test"] + "# SECRET-MARKER\n")
     v = verifier.verify(gold, candidate("""\
         import gc
-        marker = "SECRET" + "-MARKER"  # not spelled out here, or its own source would match
+        # Built at run time: a literal (even "SECRET" + "-MARKER", folded by the compiler) would
+        # sit in this code's own constants tuple, which gc may still track.
+        marker = "".join(map(chr, [83, 69, 67, 82, 69, 84, 45, 77, 65, 82, 75, 69, 82]))
         seen = []
         for obj in gc.get_objects():
             values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
@@ -332,27 +337,124 @@ def test_plain_values_round_trip_and_junk_is_rejected():
             decode(junk)
 
 
-def test_network_is_off_unless_asked(verifier):
-    v = verifier.verify(ADD, candidate("""\
-        import socket
+NETWORK_PROBE = """\
+    import socket
+    reached = []
+    for family, kind, where in ((socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 9)),
+                                (socket.AF_INET, socket.SOCK_DGRAM, ("192.0.2.1", 9)),  # TEST-NET-1
+                                (socket.AF_INET6, socket.SOCK_DGRAM, ("::1", 9))):
         try:
-            s = socket.socket()
+            s = socket.socket(family, kind)
             s.settimeout(1)
-            s.connect(("127.0.0.1", 9))
-        except ConnectionRefusedError:  # something answered: TCP is there
-            raise AssertionError("tcp reachable")
+            s.connect(where) if kind == socket.SOCK_STREAM else s.sendto(b"x", where)
+            reached.append(where)
+        except ConnectionRefusedError:  # something answered: the network is there
+            reached.append(where)
         except OSError:
             pass
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("192.0.2.1", 9))  # TEST-NET-1
-        return a + b
-    """))
-    assert "tcp reachable" not in v.reason, v
-    if "netns" in v.details["sandbox"]:  # no interface at all, so UDP fails too
-        assert v.status is Status.INCORRECT and "Network is unreachable" in v.reason, v
+    assert not reached, ("reached", reached)
+    return a + b
+"""
+
+
+def test_network_is_off_unless_asked(verifier):
+    v = verifier.verify(ADD, candidate(NETWORK_PROBE))
+    assert v.correct, v  # every TCP/UDP attempt failed
     if IS_ROOT:
         assert "netns" in v.details["sandbox"] or "landlock-tcp" in v.details["sandbox"]
-        kept = CodeVerifier(timeout=2.0, use_reference=False, network=True).verify(ADD, "    return a + b\n")
-        assert kept.correct and "netns" not in kept.details["sandbox"], kept
+    kept = CodeVerifier(timeout=2.0, use_reference=False, network=True).verify(ADD, candidate("""\
+        import socket
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()  # inet sockets may be made
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
+        try:
+            socket.socket(socket.AF_UNIX)
+            raise AssertionError("unix socket")
+        except PermissionError:
+            pass
+        return a + b
+    """))
+    assert kept.correct and "netns" not in kept.details["sandbox"], kept
+
+
+class UnixServer:
+    """A listening unix socket anyone may connect to (0777, like X11's or a D-Bus socket), in
+    ``directory``; records what a client sends."""
+
+    def __init__(self, directory: Path, owner: int | None = None):
+        import socket
+        import threading
+
+        self.path = str(directory / "listener")
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o777)
+        if owner is not None:
+            os.chown(self.path, owner, owner)
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.got: list[bytes] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    self.got.append(conn.recv(100) or b"(connected)")
+                except OSError:
+                    self.got.append(b"(connected)")
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+        os.unlink(self.path)
+
+
+def unix_attack(path: str) -> str:
+    return f"""\
+        import socket
+        for make in (lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), lambda: socket.socketpair()[0]):
+            try:
+                s = make()
+                s.connect({path!r})
+                s.send(b"pwned")
+            except OSError:
+                pass
+        return a + b
+    """
+
+
+def test_candidate_cannot_reach_unix_sockets(verifier, tmp_path):
+    # A pathname unix socket (X11, D-Bus, tmux, a multiprocessing forkserver) is open to
+    # whoever its permission bits allow; Landlock does not cover connect(): seccomp refuses
+    # AF_UNIX sockets.
+    tmp_path.chmod(0o755)
+    server = UnixServer(tmp_path)
+    try:
+        v = verifier.verify(ADD, candidate(unix_attack(server.path)))
+        assert v.correct, v  # the attack ran to its end, every connect failed
+        assert "seccomp" in v.details["sandbox"]
+    finally:
+        server.close()
+    assert server.got == []
+
+
+def test_a_stop_iteration_from_the_candidate_does_not_end_the_tests_early(verifier):
+    # Raised through the proxy as the real StopIteration it would end ``zip(map(candidate, ...))``
+    # at once, as if every check had passed: control-flow exceptions arrive as plain errors.
+    gold = dict(ADD, test=("def check(candidate):\n"
+                           "    for got, want in zip(map(lambda p: candidate(*p), [(1, 2), (-1, 1)]), [3, 0]):\n"
+                           "        assert got == want\n"))
+    assert verifier.verify(gold, "    return a + b\n").correct
+    v = verifier.verify(gold, "```python\ndef add(a, b):\n    raise StopIteration\n```")
+    assert v.status is Status.INCORRECT and "StopIteration" in v.reason, v
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,7 +513,9 @@ def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
             "fork": candidate("pid = posix.fork()\nif pid == 0:\n    posix._exit(0)\nreturn a + b\n"),
             "forge": FORGED_SANDBOX_ERROR,
             "survive": candidate(SURVIVE),
+            "unix": candidate(unix_attack(str(base / "listener"))),
         }
+        server = UnixServer(base, owner=65534)  # the user's own socket (a forkserver, tmux)
         spec = base / "attacks.json"
         spec.write_text(json.dumps(attacks))
         script = base / "run.py"
@@ -422,9 +526,12 @@ def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
             os.setresgid(65534, 65534, 65534)
             os.setresuid(65534, 65534, 65534)
 
-        proc = subprocess.run([python, "-I", str(script), str(spec), str(SRC), json.dumps(ADD)], capture_output=True,
-                              text=True, timeout=120, cwd=base, env={"PATH": "/usr/bin:/bin", "HOME": str(base)},
-                              preexec_fn=as_nobody)
+        try:
+            proc = subprocess.run([python, "-I", str(script), str(spec), str(SRC), json.dumps(ADD)],
+                                  capture_output=True, text=True, timeout=120, cwd=base,
+                                  env={"PATH": "/usr/bin:/bin", "HOME": str(base)}, preexec_fn=as_nobody)
+        finally:
+            server.close()
         if proc.returncode and "No module named" in proc.stderr:
             pytest.skip(f"cotforge is not importable by the unprivileged user: {proc.stderr.strip().splitlines()[-1]}")
         assert proc.returncode == 0, proc.stderr  # the verifier was not killed
@@ -438,6 +545,7 @@ def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
             assert out[name][0] in ("incorrect", "timeout"), (name, out[name])
         assert "BlockingIOError" in out["fork"][1]
         assert out["survive"][0] == "timeout"
+        assert out["unix"][0] == "correct" and server.got == [], (out["unix"], server.got)  # ran, reached nothing
         assert_untouched(base, {**files, spec: spec.read_text(), script: NONROOT_SCRIPT})
         assert not _alive(_pid_from({"stderr_tail": out["survive"][3]}))
     finally:
@@ -453,6 +561,7 @@ def test_refusal_without_confinement_is_an_error_verdict(monkeypatch):
     verdict = v.verify(ADD, "    return a + b\n")
     assert verdict.status is Status.ERROR and "allow_unsandboxed=True" in verdict.reason, verdict
     assert "Landlock ABI 5" in verdict.reason
+    assert is_setup_failure(verdict) and correctness_reward(verdict) is None  # skipped, not scored wrong
 
 
 def test_unsandboxed_runs_warn(monkeypatch, caplog):

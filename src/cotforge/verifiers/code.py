@@ -80,7 +80,7 @@ import textwrap
 import threading
 from typing import Any, Mapping
 
-from cotforge.verifiers.base import Status, Verdict
+from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.code_sandbox import RunResult, Sandbox, SandboxUnavailable
 from cotforge.verifiers.response import parse_response, to_text
 
@@ -322,10 +322,10 @@ class CodeVerifier:
     def verify(self, gold: Any, response: Any, **kwargs: Any) -> Verdict:
         try:
             return self._verify(gold, response, **kwargs)
-        except SandboxUnavailable as exc:
-            return Verdict(Status.ERROR, 0.0, None, str(exc))
-        except OSError as exc:
-            return Verdict(Status.ERROR, 0.0, None, f"could not run the sandbox: {exc}")
+        except SandboxUnavailable as exc:  # not the candidate's doing: rewards skip it (None)
+            return setup_error(str(exc))
+        except OSError as exc:  # no temporary directory, no interpreter to start...
+            return setup_error(f"could not run the sandbox: {exc}")
         except Exception as exc:  # pragma: no cover - never raise on model output
             return Verdict(Status.ERROR, 0.0, None, f"code verifier failed: {type(exc).__name__}: {exc}")
 

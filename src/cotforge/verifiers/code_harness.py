@@ -18,21 +18,32 @@ The parent (``code_sandbox.py``) enforces the wall clock and kills what is left 
 """
 
 import builtins
-import ctypes
-import errno
 import os
-import resource
 import signal
 import struct
 import sys
 import time
 
 _MAX_FRAME = 64 * 1024 * 1024  # a reply larger than this is a broken channel
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
-_SYS_LANDLOCK_CREATE, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT = 444, 445, 446  # same on all arches
-_CLONE_NEWNET = 0x40000000
+# Exceptions that steer control flow in the tests (a StopIteration from the candidate ends a
+# ``for x in map(candidate, ...)`` loop early, as if every check had passed; SystemExit and
+# KeyboardInterrupt skip ``except Exception`` handlers): re-raised as plain errors of the same name.
+_CONTROL_FLOW = ("StopIteration", "StopAsyncIteration", "GeneratorExit", "SystemExit", "KeyboardInterrupt")
 
+
+def _load_confine():
+    """``code_confine.py`` from this file's directory, by path: the directory is never put on
+    ``sys.path`` (its ``code.py`` would shadow the standard library's ``code`` for candidates)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "code_confine.py")
+    spec = importlib.util.spec_from_file_location("_cotforge_code_confine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_C = None  # the confinement module, loaded in main()
 
 # -- plain-data codec (the only thing that crosses between the two processes) -------------------
 # A small tagged binary format, decoded without running anything and building built-in types
@@ -210,134 +221,6 @@ class Channel:
                 pass
 
 
-# -- confinement -------------------------------------------------------------------------------
-
-def _check(rc, what):
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _drop_to(uid):
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
-        raise OSError(errno.EPERM, "uid change did not take")
-
-
-def _landlock_abi():
-    syscall = _LIBC.syscall
-    syscall.restype = ctypes.c_long
-    abi = syscall(ctypes.c_long(_SYS_LANDLOCK_CREATE), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    return max(0, abi)
-
-
-def _landlock(abi, writable, scope_signals):
-    """Deny file writes outside ``writable`` (None: everywhere), TCP bind/connect (ABI >= 4), and
-    (``scope_signals``, ABI >= 6) signals, ptrace and abstract unix sockets outside this process."""
-    fs = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make-*
-    if abi >= 2:
-        fs |= 1 << 13  # REFER (link/rename across dirs)
-    if abi >= 3:
-        fs |= 1 << 14  # TRUNCATE
-    net = 0b11 if abi >= 4 else 0
-    scoped = 0b11 if abi >= 6 and scope_signals else 0
-    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    syscall = _LIBC.syscall
-    ruleset = syscall(ctypes.c_long(_SYS_LANDLOCK_CREATE), buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
-    if ruleset < 0:
-        _check(-1, "landlock_create_ruleset")
-    try:
-        if writable is not None:
-            dirfd = os.open(writable, os.O_PATH | os.O_DIRECTORY)
-            try:
-                rule = ctypes.create_string_buffer(struct.pack("=Qi", fs, dirfd), 12)
-                _check(syscall(ctypes.c_long(_SYS_LANDLOCK_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(1), rule,
-                               ctypes.c_uint32(0)), "landlock_add_rule")
-            finally:
-                os.close(dirfd)
-        _check(_LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-        _check(syscall(ctypes.c_long(_SYS_LANDLOCK_RESTRICT), ctypes.c_int(ruleset), ctypes.c_uint32(0)),
-               "landlock_restrict_self")
-    finally:
-        os.close(ruleset)
-
-
-def _limit(name, soft, hard=None):
-    if soft is None:
-        return
-    resource.setrlimit(getattr(resource, name), (soft, soft if hard is None else hard))
-
-
-def _confine(cfg, uid, writable, path_fds, landlock_abi, scope_signals):
-    """Drop privileges and limit this process; raise if a required layer cannot be set."""
-    if uid is not None:
-        _drop_to(uid)
-    if landlock_abi:
-        _landlock(landlock_abi, writable, scope_signals)
-    else:
-        _check(_LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-    if path_fds:
-        # The interpreter's own directories may sit under a home closed to this uid: import
-        # through the directory handles opened before the drop (read-only, nothing else), for
-        # top-level modules and for submodules of packages already loaded (collections.abc).
-        moved = {p: f"/proc/self/fd/{fd}" for p, fd in path_fds.items()}
-        sys.path[:] = list(moved.values())
-        sys.path_importer_cache.clear()
-        for mod in list(sys.modules.values()):
-            paths = getattr(mod, "__path__", None)
-            if isinstance(paths, list):
-                paths[:] = [_moved(p, moved) for p in paths]
-    _limit("RLIMIT_CORE", 0)
-    _limit("RLIMIT_FSIZE", cfg["fsize"])
-    _limit("RLIMIT_CPU", cfg["cpu"], cfg["cpu"] + 1)
-    _limit("RLIMIT_NOFILE", 256)
-    _limit("RLIMIT_AS", cfg["as"])
-    _limit("RLIMIT_NPROC", 0)  # no fork, no threads: counted per uid, and this uid is ours alone
-    try:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise instead of killing
-    except (AttributeError, ValueError):
-        pass
-
-
-def _moved(path, moved):
-    for old, new in moved.items():
-        if path == old or path.startswith(old + os.sep):
-            return new + path[len(old):]
-    return path
-
-
-def _guard():
-    """A speed bump, not the boundary (uid, Landlock and the process split are): removes the
-    usual destructive calls so naive code fails fast with a clear TypeError."""
-    faulthandler_off()
-    builtins.exit = None
-    builtins.quit = None
-    for name in ("kill", "killpg", "system", "putenv", "unsetenv", "remove", "removedirs", "rmdir", "fchdir",
-                 "setuid", "setgid", "setsid", "setpgid", "fork", "forkpty", "vfork", "rename", "renames",
-                 "truncate", "ftruncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown", "chroot",
-                 "lchflags", "lchmod", "lchown", "chdir", "execv", "execve", "execl", "execle", "execlp",
-                 "execlpe", "execvp", "execvpe", "spawnv", "spawnve", "spawnl", "spawnle", "spawnlp",
-                 "spawnlpe", "spawnvp", "spawnvpe", "popen", "posix_spawn", "posix_spawnp", "link", "symlink",
-                 "mkfifo", "mknod", "plock", "nice"):
-        if hasattr(os, name):
-            setattr(os, name, None)
-    for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing", "ctypes", "pty",
-                "posix", "_posixsubprocess", "_ctypes"):
-        sys.modules[mod] = None
-
-
-def faulthandler_off():
-    try:
-        import faulthandler
-
-        faulthandler.disable()
-    except ImportError:
-        pass
-
-
 def _fmt(exc):
     """``Type: message`` (traceback's formatter would import linecache and tokenize)."""
     name = type(exc).__name__
@@ -352,7 +235,7 @@ def _fmt(exc):
 
 # -- the candidate process ---------------------------------------------------------------------
 
-def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent):
+def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent, workdir_fd):
     try:
         open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:  # no /proc: close the usual range
@@ -364,8 +247,8 @@ def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent):
             except OSError:
                 pass
     try:
-        _confine(cfg, cfg["uids"][0] if cfg["uids"] else None, cfg["workdir"], path_fds, landlock_abi, True)
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by the uid change: set after
+        _C.confine(cfg, cfg["uids"][0] if cfg["uids"] else None, workdir_fd, path_fds, landlock_abi, True)
+        _C.set_parent_death_signal()
         if os.getppid() != parent:  # the test process is already gone
             os._exit(1)
     except Exception as exc:
@@ -382,7 +265,7 @@ def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent):
         os._exit(0)
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     try:
-        _guard()
+        _C.guard()
         exec(code, namespace)
         fn = namespace[entry]
     except KeyError:
@@ -422,7 +305,7 @@ class SandboxLost(BaseException):
 
 def _exception(name, text):
     cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, BaseException):
+    if isinstance(cls, type) and issubclass(cls, BaseException) and name not in _CONTROL_FLOW:
         try:
             return cls(text)
         except Exception:
@@ -498,7 +381,7 @@ def _test_main(cfg, stdin_fd, sock, child, path_fds, landlock_abi, result, layer
         try:
             # Without a uid of its own the test process must stay able to signal the candidate
             # (to kill it at the end); the candidate's own Landlock scope keeps it from signalling back.
-            _confine(cfg, cfg["uids"][1] if cfg["uids"] else None, None, path_fds, landlock_abi, bool(cfg["uids"]))
+            _C.confine(cfg, cfg["uids"][1] if cfg["uids"] else None, None, path_fds, landlock_abi, bool(cfg["uids"]))
         except Exception as exc:
             outcome["sandbox_error"] = f"test process: {_fmt(exc)}"
             raise SandboxLost(outcome["sandbox_error"])
@@ -573,12 +456,20 @@ def main():
         for p in sys.path:
             if p and p not in path_fds and os.path.isdir(p):
                 path_fds[p] = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
-    landlock_abi = _landlock_abi() if cfg["landlock"] else 0
-    if cfg["netns"] and os.geteuid() == 0 and _LIBC.unshare(_CLONE_NEWNET) == 0:
+    global _C
+    _C = _load_confine()
+    landlock_abi = _C.landlock_abi() if cfg["landlock"] else 0
+    if cfg["netns"] and os.geteuid() == 0 and _C.unshare_net():
         layers.append("netns")  # loopback only, and down: no network at all
     if landlock_abi:
         layers += ["landlock-fs"] + (["landlock-tcp"] if landlock_abi >= 4 else []) + (
             ["landlock-signals"] if landlock_abi >= 6 else [])
+    cfg["seccomp"] = _C.seccomp_supported()
+    if cfg["seccomp"]:
+        layers.append("seccomp")
+    # Opened here, before any uid change: the candidate's Landlock rule needs a handle on its
+    # directory even where the path leads through a directory its uid cannot enter.
+    workdir_fd = os.open(cfg["workdir"], os.O_PATH | os.O_DIRECTORY)
     from_parent, to_child = os.pipe()  # (read end, write end)
     from_child, to_parent = os.pipe()
     ours, theirs = Channel(from_child, to_child), Channel(from_parent, to_parent)
@@ -588,10 +479,12 @@ def main():
         os.close(from_child)
         os.close(to_child)
         os.close(result)
-        _candidate_main(cfg, theirs, {from_parent, to_parent, *path_fds.values()}, path_fds, landlock_abi, parent)
+        _candidate_main(cfg, theirs, {from_parent, to_parent, workdir_fd, *path_fds.values()}, path_fds, landlock_abi,
+                        parent, workdir_fd)
         os._exit(1)
     os.close(from_parent)
     os.close(to_parent)
+    os.close(workdir_fd)
 
     def on_deadline(signum, frame):  # the parent's wall clock ran out
         _end(ours, pid, {"ok": False, "error": "timed out", "timeout": True, "sandbox": layers}, result)

@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -143,14 +144,15 @@ class Sandbox:
             memory_mb: int | None, file_size_mb: int) -> RunResult:
         """Run ``program`` (prompt + candidate) against ``test`` with a wall-clock ``timeout``."""
         plan = self._plan()
-        tmp = tempfile.mkdtemp(prefix="cotforge-code-")
         uids = plan["uids"]
+        tmp = tempfile.mkdtemp(prefix="cotforge-code-", dir=_run_base() if uids else None)
         try:
             if uids:
                 os.chown(tmp, uids[0], uids[0])  # mkdtemp made it 0700: only the candidate uid gets in
             cfg = {
                 "program": program, "entry_point": entry_point,
                 "workdir": tmp, "uids": uids, "landlock": plan["landlock"], "netns": plan["netns"],
+                "network": self.network,
                 "fsize": file_size_mb * 1024 * 1024, "cpu": int(math.ceil(timeout)) + 1,
                 "as": memory_mb * 1024 * 1024 if memory_mb else None,
             }
@@ -192,6 +194,26 @@ class Sandbox:
             why = f"the sandbox harness exited (code {rc}) without a result" + (f": {last}" if last else "")
             return RunResult(False, False, why, wall, rc, stderr_tail, layers)
         return RunResult(bool(outcome.get("ok")), False, str(outcome.get("error") or ""), wall, rc, stderr_tail, layers)
+
+
+def _run_base() -> str:
+    """Where a run's directory goes when candidates get their own uid: the usual temporary
+    directory if every directory above it lets other users through (a ``TMPDIR`` under a 0700
+    home would leave ``HOME``/``TMPDIR`` unusable to the candidate), else the first of ``/tmp``,
+    ``/var/tmp``, ``/dev/shm`` that does; the run's own directory is 0700 either way."""
+    base = tempfile.gettempdir()
+    for candidate in (base, "/tmp", "/var/tmp", "/dev/shm"):
+        if _others_may_enter(candidate):
+            return candidate
+    return base
+
+
+def _others_may_enter(path: str) -> bool:
+    p = Path(path).resolve()
+    try:
+        return p.is_dir() and all(q.stat().st_mode & stat.S_IXOTH for q in (p, *p.parents))
+    except OSError:
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> bytes:
