@@ -22,3 +22,10 @@ def tiny_model_dir(tmp_path_factory):
     from cotforge.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+def pytest_addoption(parser):
+    # Here, not in tests/hub/conftest.py: an option is only known when its conftest loads at start-up,
+    # so `python -m pytest tests --live` would otherwise be refused.
+    parser.addoption("--live", action="store_true", default=False,
+                     help="run tests/hub/test_live.py against the real Hub (needs HF_TOKEN and COTFORGE_LIVE_REPO)")

@@ -25,9 +25,3 @@ def api(hub):
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=hub.url, token=WRITE_TOKEN)
-
-
-def pytest_addoption(parser):
-    # `python -m pytest tests/hub/test_live.py --live` (the option exists when this folder is named on the command line)
-    parser.addoption("--live", action="store_true", default=False,
-                     help="run tests/hub/test_live.py against the real Hub (needs HF_TOKEN and COTFORGE_LIVE_REPO)")

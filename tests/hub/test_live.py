@@ -2,6 +2,8 @@
 
     HF_TOKEN=hf_... COTFORGE_LIVE_REPO=<user>/cotforge-scratch python -m pytest tests/hub/test_live.py --live
 
+(``--live`` also works with the whole suite: ``python -m pytest tests --live``.)
+
 ``COTFORGE_LIVE_REPO`` must be a dataset repository you own that is new or only ever published to by
 cotforge (each run publishes one more patch version to it); delete it afterwards. The offline tests
 cover the protocol; this one checks what they cannot: the real server's answers, LFS/Xet uploads of
@@ -25,11 +27,7 @@ from cotforge.hub.pull import pull
 
 @pytest.fixture
 def live_repo(request, monkeypatch):
-    try:
-        live = request.config.getoption("--live")
-    except ValueError:  # the option is only registered when tests/hub is named on the command line
-        live = False
-    if not live:
+    if not request.config.getoption("--live"):  # registered in tests/conftest.py
         pytest.skip("live Hub test: run `python -m pytest tests/hub/test_live.py --live` with HF_TOKEN and COTFORGE_LIVE_REPO")
     repo = os.environ.get("COTFORGE_LIVE_REPO")
     if not repo or not os.environ.get("HF_TOKEN"):
