@@ -84,22 +84,24 @@ def assert_untouched(base, files):
     assert created == []
 
 
-def file_attacks(d: Path) -> str:
+def file_attacks(*dirs: Path) -> str:
+    """Every way to change a file in each of ``dirs``, then the right answer (so a verdict other
+    than ``correct`` means the attack did not run to its end)."""
     return f"""\
-        d = {str(d)!r}
-        for attempt in (
-            lambda: posix.unlink(d + "/unlink"),
-            lambda: posix.truncate(d + "/truncate", 0),
-            lambda: open(d + "/write", "w").write("pwned"),
-            lambda: posix.close(posix.open(d + "/otrunc", posix.O_WRONLY | posix.O_TRUNC)),
-            lambda: posix.rename(d + "/rename", d + "/renamed"),
-            lambda: open(d + "/created", "w").write("pwned"),
-            lambda: posix.mkdir(d + "/dir"),
-        ):
-            try:
-                attempt()
-            except OSError:
-                pass
+        for d in {[str(d) for d in dirs]!r}:
+            for attempt in (
+                lambda: posix.unlink(d + "/unlink"),
+                lambda: posix.truncate(d + "/truncate", 0),
+                lambda: open(d + "/write", "w").write("pwned"),
+                lambda: posix.close(posix.open(d + "/otrunc", posix.O_WRONLY | posix.O_TRUNC)),
+                lambda: posix.rename(d + "/rename", d + "/renamed"),
+                lambda: open(d + "/created", "w").write("pwned"),
+                lambda: posix.mkdir(d + "/dir"),
+            ):
+                try:
+                    attempt()
+                except OSError:
+                    pass
         return a + b
     """
 
@@ -109,14 +111,20 @@ def file_attacks(d: Path) -> str:
 
 
 @needs_root
-def test_root_candidate_cannot_delete_or_overwrite_files(verifier, canaries):
+@pytest.mark.parametrize("landlock", [True, False], ids=["uid+landlock", "uid-only"])
+def test_root_candidate_cannot_delete_or_overwrite_files(canaries, landlock):
     base, closed, shared, files = canaries
-    v = verifier.verify(ADD, candidate(file_attacks(closed) + "\n" + textwrap.dedent(file_attacks(shared))))
-    assert "uid" in v.details["sandbox"]
-    if "landlock-fs" in v.details["sandbox"]:
+    v = CodeVerifier(timeout=2.0, use_reference=False, memory_mb=512)
+    if not landlock:
+        v.sandbox._abi = 0  # as on a kernel without Landlock: the uid is the only file boundary
+    verdict = v.verify(ADD, candidate(file_attacks(closed, shared)))
+    assert verdict.correct, verdict  # every attempt ran
+    assert "uid" in verdict.details["sandbox"]
+    if "landlock-fs" in verdict.details["sandbox"]:
         assert_untouched(base, files)
     else:  # uid alone: the 0755/0644 canaries hold; world-writable ones are not protected
-        assert_untouched(base, {f: t for f, t in files.items() if f.parent == closed})
+        assert not landlock
+        assert_untouched(closed, {f: t for f, t in files.items() if f.parent == closed})
 
 
 @needs_root
@@ -550,6 +558,68 @@ def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
         assert not _alive(_pid_from({"stderr_tail": out["survive"][3]}))
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+CI_SCRIPT = r"""
+import json, os, sys, tempfile
+from cotforge.verifiers.code import CodeVerifier
+import cotforge.verifiers.code_harness as harness
+gold, attacks = json.loads(open(sys.argv[1]).read())
+assert harness.__file__.startswith(sys.argv[2]), harness.__file__  # the copy in the closed directory
+assert tempfile.gettempdir().startswith(sys.argv[2])  # TMPDIR closed as well
+v = CodeVerifier(timeout=2.0, use_reference=False)
+out = {}
+for name, response in attacks.items():
+    verdict = v.verify(gold, response)
+    out[name] = [verdict.status.value, verdict.reason, verdict.details.get("sandbox")]
+print(json.dumps(out))
+"""
+
+
+@needs_root
+def test_ci_layout_a_fresh_venv_and_checkout_in_a_closed_directory(canaries):
+    # .ci/run builds .venv inside the checkout; on a GPU box the checkout, the venv, TMPDIR and
+    # the interpreter (pyenv) may all sit under a 0700 /root. The drop must still happen there.
+    import json
+
+    base_dir, closed, shared, files = canaries
+    home = Path(tempfile.mkdtemp(prefix="cotforge-ci-"))  # 0700, root's
+    try:
+        repo = home / "repo"
+        shutil.copytree(SRC / "cotforge", repo / "src" / "cotforge", ignore=shutil.ignore_patterns("__pycache__"))
+        base_python = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base_python, "-m", "venv", "--without-pip", str(repo / ".venv")], check=True, timeout=120)
+        venv_python = repo / ".venv" / "bin" / "python"
+        site = subprocess.run([str(venv_python), "-c", "import site; print(site.getsitepackages()[0])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        deps = [p for p in sys.path if p.endswith("site-packages")]  # this venv's packages, as pip would install
+        Path(site, "cotforge_ci.pth").write_text("\n".join([str(repo / "src"), *deps]) + "\n")
+        (home / "tmp").mkdir(mode=0o700)
+        attacks = {
+            "good": candidate("""\
+                for var in ("TMPDIR", "HOME"):  # absolute paths into a directory this uid can use
+                    with open(os.environ[var] + "/probe-" + var, "w") as f:
+                        f.write("ok")
+                assert posix.getuid() != 0
+                return a + b
+            """),
+            "files": candidate(file_attacks(closed, shared)),
+            "kill": candidate(KILL_EVERYONE),
+            "forge": FORGED_SANDBOX_ERROR,
+        }
+        spec = home / "attacks.json"
+        spec.write_text(json.dumps([ADD, attacks]))
+        proc = subprocess.run([str(venv_python), "-c", CI_SCRIPT, str(spec), str(home)], capture_output=True, text=True,
+                              timeout=120, env={"PATH": "/usr/bin:/bin", "TMPDIR": str(home / "tmp"),
+                                                "HF_HUB_OFFLINE": "1"})
+        assert proc.returncode == 0, proc.stderr  # the verifier survived the kill attempts
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["good"][0] == "correct" and "uid" in out["good"][2], out["good"]
+        assert out["files"][0] == "correct", out["files"]  # ran to its end; the canaries are the test
+        assert out["kill"][0] == "incorrect" and out["forge"][0] == "incorrect", out
+        assert_untouched(base_dir, files)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_refusal_without_confinement_is_an_error_verdict(monkeypatch):

@@ -234,6 +234,7 @@ def guard():
                  "mkfifo", "mknod", "plock", "nice"):
         if hasattr(os, name):
             setattr(os, name, None)
+    # Not ``posix``: shutil (and so tempfile) imports it, and ``os.fspath.__self__`` is it anyway.
     for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing", "ctypes", "pty",
-                "posix", "_posixsubprocess", "_ctypes"):
+                "_posixsubprocess", "_ctypes"):
         sys.modules[mod] = None
