@@ -17,6 +17,9 @@ is printed too, as a sanity check that speed did not come from skipping work.
 
     python bench/distill_bench.py              # both sets, with the peer
     python bench/distill_bench.py --no-peer    # ours only (the peer takes ~40 s on math500x4)
+    python bench/distill_bench.py --stragglers # openai backend vs a local server (own process) with 10%
+                                               # slow prompts: continuous submission vs batch by batch vs
+                                               # the backend alone with all requests in flight
 
 Each set is measured once, in a fresh verdict cache, after a warm-up on unrelated prompts. Run it on
 an idle machine: the verifier pool uses every core.
@@ -141,6 +144,125 @@ def peer_rate(pairs, limit: int):
     return len(sample) / (time.perf_counter() - t0), len(sample)
 
 
+# ------------------------------------------------------------------ straggler scenario (a local server)
+
+
+def serve_stragglers(delays_file: str) -> None:
+    """An OpenAI-compatible chat server on localhost: each prompt answers after its own delay.
+    Runs in a process of its own (``--serve-stragglers``), so it never competes with the client for
+    the GIL; prints its port, then serves until killed."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    delays = json.loads(Path(delays_file).read_text())
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            question = body["messages"][-1]["content"]
+            time.sleep(delays.get(question, 0.02))
+            answer = question.split("=")[0].strip().split()[-1]
+            payload = {"choices": [{"index": k, "message": {"content": f"\\boxed{{{answer}}}"}, "finish_reason": "stop",
+                                    "token_ids": [1, 2, 3]} for k in range(body.get("n", 1))],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 3 * body.get("n", 1)}}
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 1024  # the default backlog of 5 drops connections (1 s SYN retries) under load
+
+    server = Server(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    sys.stdin.read()  # until the parent closes our stdin (or dies)
+
+
+def _start_server(delays: dict[str, float], tmp: Path):
+    import subprocess
+
+    (tmp / "delays.json").write_text(json.dumps(delays))
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-stragglers", str(tmp / "delays.json")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    return proc, port
+
+
+def _ideal_seconds(durations: list[float], concurrency: int) -> float:
+    """Makespan with every request submitted at once, ``concurrency`` served at a time (list scheduling)."""
+    import heapq
+
+    free = [0.0] * concurrency
+    for d in durations:
+        heapq.heappush(free, heapq.heappop(free) + d)
+    return max(free)
+
+
+def straggler_scenario(tmp: Path, prompts: int, share: float, slow: float, repeats: int) -> None:
+    """Distill through the openai backend against a local server (its own process) where ``share``
+    of the prompts take ``slow`` seconds (the rest 0.02 s). Measured in the same run: distill with
+    continuous submission (ours), distill one batch at a time (what a batch design does), and the
+    backend alone with every prompt in one call (all requests in flight, nothing graded or written:
+    the practical ideal on this machine). Ratios are to that measured ideal and to the schedule's
+    theoretical makespan."""
+    import random
+
+    from cotforge.datagen.backends.base import GenerationRequest, SamplingParams
+    from cotforge.datagen.backends.openai_compat import OpenAIGenerator
+    from cotforge.datagen.distill import DistillConfig, distill
+    from cotforge.datagen.inputs import Problem
+
+    rng = random.Random(0)
+    problems = [Problem(i, f"{i} + 0 = {i}", str(i), "math") for i in range(prompts)]
+    delays = {p.problem: (slow if rng.random() < share else 0.02) for p in problems}
+    server, port = _start_server(delays, tmp)
+    concurrency = 32
+    schedule = _ideal_seconds([delays[p.problem] for p in problems], concurrency)
+    options = {"base_url": f"http://127.0.0.1:{port}/v1", "max_concurrency": concurrency}
+    cfg = DistillConfig(backend="openai", model="m", sampling={"n": 4, "max_tokens": 16},
+                        template={"system": None, "user": "{problem}"}, backend_options=options)
+    results: dict[str, list[float]] = {"distill, continuous submission": [], "distill, batch by batch": [],
+                                       "backend alone, all in flight": []}
+    hashes = set()
+    try:
+        for r in range(repeats):
+            for mode in results:
+                t0 = time.perf_counter()
+                if mode.startswith("backend"):
+                    g = OpenAIGenerator("m", **options)
+                    g.generate([GenerationRequest(str(p.index), [{"role": "user", "content": p.problem}])
+                                for p in problems], SamplingParams(n=4, max_tokens=16))
+                    g.close()
+                else:
+                    OpenAIGenerator.concurrent_calls = "continuous" in mode
+                    m = distill(problems, tmp / f"s-{len(hashes)}-{r}-{mode[9:14]}", cfg, batch_prompts=16)
+                    hashes.add(m["content_hash"])
+                results[mode].append(time.perf_counter() - t0)
+    finally:
+        OpenAIGenerator.concurrent_calls = True
+        server.stdin.close()
+        server.wait(timeout=10)
+    measured = min(results["backend alone, all in flight"])
+    print(f"straggler scenario: {prompts} prompts x 4 samples, {share:.0%} take {slow:g} s (others 0.02 s), "
+          f"max_concurrency {concurrency}, --batch-prompts 16; theoretical makespan {schedule:.2f} s; "
+          f"{repeats} runs each; machine shared with other jobs; distill outputs "
+          f"{'all have the same content hash' if len(hashes) == 1 else 'DIFFER'}")
+    print("| run | wall (min-max) | ratio to all-in-flight (best) | ratio to theoretical |")
+    print("|---|---:|---:|---:|")
+    for mode, times in results.items():
+        print(f"| {mode} | {min(times):.2f}-{max(times):.2f} s | {min(times) / measured:.2f}-{max(times) / measured:.2f}x "
+              f"| {min(times) / schedule:.2f}-{max(times) / schedule:.2f}x |")
+
+
 def main() -> None:
     import logging
 
@@ -149,7 +271,19 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=2000.0)
     ap.add_argument("--no-peer", action="store_true", help="skip the math_verify loop")
     ap.add_argument("--peer-limit", type=int, default=400, help="pairs the math_verify loop grades per set")
+    ap.add_argument("--stragglers", action="store_true", help="run only the straggler scenario (local server)")
+    ap.add_argument("--straggler-prompts", type=int, default=160)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--serve-stragglers", metavar="DELAYS_JSON", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_stragglers:
+        serve_stragglers(args.serve_stragglers)
+        return
+    sys.path.insert(0, str(ROOT / "src"))
+    if args.stragglers:
+        with tempfile.TemporaryDirectory() as tmp:
+            straggler_scenario(Path(tmp), args.straggler_prompts, 0.1, 1.0, args.repeats)
+        return
     if not SKY.is_dir():
         sys.exit(f"published outputs not found at {OUTPUTS}; this benchmark reads them in place")
     results = []

@@ -77,6 +77,10 @@ class Server:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers["Content-Length"])
                 body = json.loads(self.rfile.read(length))
+                if self.path == "/v1/completions" and "prompt" in body:  # a base model: text in, text out
+                    with server.lock:
+                        server.bodies.append(body)
+                    return self._send(200, server.respond_text(body))
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"detail": "Not Found"})
                 prompt = body["messages"][-1]["content"]
@@ -153,6 +157,17 @@ class Server:
             "choices": choices,
             "usage": {"prompt_tokens": 20, "completion_tokens": completion_tokens, "total_tokens": 20 + completion_tokens},
         }
+
+    def respond_text(self, body: dict) -> dict:
+        """/v1/completions: each choice continues the prompt (vLLM's shape: ``text``, ``token_ids``)."""
+        text = self.completion_text
+        choices = [{"index": k, "text": text, "finish_reason": "stop", "stop_reason": None,
+                    **({"token_ids": list(range(7))} if body.get("return_token_ids") else {})}
+                   for k in range(body.get("n", 1))]
+        return {"object": "text_completion", "model": body["model"], "choices": choices,
+                "usage": {"prompt_tokens": 30, "completion_tokens": 7 * len(choices)}}
+
+    completion_text = "Two and two is four.\n</think>\n<answer>4</answer>"
 
     def close(self):
         self.httpd.shutdown()
@@ -325,3 +340,61 @@ def test_bad_options_are_usage_errors():
         get_backend("openai", model="m", base_url="localhost:8000")
     with pytest.raises(UsageError, match="max_concurrency"):
         get_backend("openai", model="m", max_concurrency=0)
+
+
+def test_calls_from_several_threads_share_one_concurrency_limit(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    active, peak = 0, 0
+    lock = threading.Lock()
+    original = server.respond
+
+    def counting(body, prompt):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+        return original(body, prompt)
+
+    server.respond = counting
+    g = client(server, max_concurrency=2)
+    with ThreadPoolExecutor(4) as pool:  # four concurrent calls, one prompt each (how distill submits)
+        rows = list(pool.map(lambda i: g.generate([req(f"t{i}")], PARAMS.replace(n=1)), range(8)))
+    g.close()
+    assert all(r[0][0].ok for r in rows)
+    assert peak == 2  # the limit is the backend's, not each call's
+
+
+def test_completions_endpoint_sends_the_recipe_text_and_reads_the_continuation(server):
+    from cotforge.datagen.distill.sft import warmup_text
+    from cotforge.datagen.distill.worker import sft_assistant_text
+
+    messages = [{"role": "system", "content": "Think first."}, {"role": "user", "content": "What is {2} + 2?"}]
+    [row] = client(server, endpoint="completions").generate([GenerationRequest("q", messages)], PARAMS.replace(n=2))
+    [body] = server.bodies  # both samples in one request
+    assert body["prompt"] == "Think first. User: What is {2} + 2? Assistant: <think>\n" and "messages" not in body
+    assert "continue_final_message" not in body and body["n"] == 2
+    c = row[0]
+    assert c.text == server.completion_text and c.completion_tokens == 7
+    assert c.reasoning == "Two and two is four.\n"  # the prompt opened <think>: the text starts inside it
+    # the `text` SFT config writes exactly what the teacher saw, then what it wrote
+    prompt, content = sft_assistant_text(messages, c.text, c.reasoning)
+    assert warmup_text(prompt, content) == body["prompt"] + c.text
+
+
+def test_completions_endpoint_formats_and_refusals(server):
+    g = client(server, endpoint="completions", prompt_format="Q: {user}\nA:")
+    [row] = g.generate([GenerationRequest("q", [{"role": "user", "content": "2+2?"},
+                                                {"role": "assistant", "content": " It is"}])], PARAMS.replace(n=1))
+    assert server.bodies[-1]["prompt"] == "Q: 2+2?\nA: It is"  # a prefill is continued verbatim
+    assert row[0].reasoning is not None  # no <think> opened, but the text carries its own </think>
+    with pytest.raises(UsageError, match=r"messages \[user, assistant, user\]"):
+        g.generate([GenerationRequest("multi", [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                                                {"role": "user", "content": "c"}])], PARAMS.replace(n=1))
+    with pytest.raises(UsageError, match="endpoint"):
+        client(server, endpoint="responses")
+    with pytest.raises(UsageError, match="prompt_format"):
+        client(server, endpoint="completions", prompt_format="no placeholder")

@@ -1,6 +1,13 @@
-"""The ``openai`` backend: any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, hosted APIs).
+"""The ``openai`` backend: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted APIs).
 
-Requests go out concurrently (httpx, asyncio) with at most ``max_concurrency`` in flight. A request
+``endpoint="chat"`` (the default) posts chat messages to ``/v1/chat/completions``;
+``endpoint="completions"`` posts one text prompt to ``/v1/completions``, for base-model teachers
+that have no chat template (the messages become text through ``prompt_format``, by default the R1 /
+warm-up recipe's ``<system> User: <problem> Assistant: <think>\n``; see ``_text_prompt``).
+
+Requests go out concurrently (httpx, asyncio) with at most ``max_concurrency`` in flight - across
+every thread that calls ``generate`` at once: all calls share one event loop, one HTTP client (its
+connections reused) and one limit (``_loop``). A request
 that fails for a transient reason (HTTP 5xx, 408, 409, 429, a timeout, a dropped connection, a body
 that is not JSON) is retried with exponential backoff and jitter, honouring ``Retry-After``. What still
 fails after ``max_retries`` retries becomes error completions carrying the last reason; nothing is
@@ -31,7 +38,6 @@ import os
 import random
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +51,11 @@ from cotforge.datagen.backends.base import (
     apply_stop,
     check_sample_grid,
     sample_seed,
+    opens_think,
     split_reasoning,
 )
+from cotforge.datagen.backends._loop import LoopThread
+from cotforge.datagen.backends._text_prompt import DEFAULT_TEXT_PROMPT, check_text_prompt, render_text_prompt
 from cotforge.errors import UsageError, require
 
 _PURPOSE = "the 'openai' generation backend"
@@ -68,8 +77,11 @@ class _Failed:
     reason: str
 
 
+ENDPOINTS = {"chat": "chat/completions", "completions": "completions"}
+
+
 class OpenAIGenerator(GeneratorBase):
-    """Chat completions from an OpenAI-compatible server at ``base_url`` (ending in ``/v1``).
+    """Completions from an OpenAI-compatible server at ``base_url`` (ending in ``/v1``).
 
     ``api_key`` defaults to ``$OPENAI_API_KEY`` (none is sent when unset). ``timeout`` is per request
     in seconds: long reasoning samples take minutes, so it is generous by default. ``extra_body`` is
@@ -77,8 +89,8 @@ class OpenAIGenerator(GeneratorBase):
     """
 
     name = "openai"
-    #: each ``generate`` call runs its own event loop and client, so calls may overlap (the distill
-    #: engine keeps ``max_concurrency`` requests in flight across batches that way)
+    #: ``generate`` may be called from several threads at once (all share the backend's loop, client
+    #: and ``max_concurrency``): the distill engine submits prompts continuously that way
     concurrent_calls = True
 
     def __init__(
@@ -96,6 +108,8 @@ class OpenAIGenerator(GeneratorBase):
         vendor_params: bool = True,
         max_tokens_field: str = "max_tokens",
         extra_body: dict[str, Any] | None = None,
+        endpoint: str = "chat",
+        prompt_format: str = DEFAULT_TEXT_PROMPT,
     ) -> None:
         require("httpx", "openai", _PURPOSE)
         if not model:
@@ -110,6 +124,9 @@ class OpenAIGenerator(GeneratorBase):
             raise UsageError(
                 f"openai backend: max_tokens_field must be 'max_tokens' or 'max_completion_tokens', got {max_tokens_field!r}"
             )
+        if endpoint not in ENDPOINTS:
+            raise UsageError(f"openai backend: endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+        check_text_prompt(prompt_format)
         if not base_url.startswith(("http://", "https://")):
             raise UsageError(f"openai backend: base_url must start with http:// or https://, got {base_url!r}")
         self.model = model
@@ -124,37 +141,72 @@ class OpenAIGenerator(GeneratorBase):
         self.vendor_params = vendor_params
         self.max_tokens_field = max_tokens_field
         self.extra_body = dict(extra_body or {})
+        self.endpoint = endpoint
+        self.prompt_format = prompt_format
+        self._path = ENDPOINTS[endpoint]
+        self._loop = LoopThread("cotforge-openai")
+        self._shared: tuple[Any, asyncio.Semaphore] | None = None  # client + limit, made on the loop
+
+    def __getstate__(self) -> dict[str, Any]:  # a copy (Ray, multiprocessing) starts its own loop
+        state = dict(self.__dict__)
+        state["_loop"], state["_shared"] = None, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._loop = LoopThread("cotforge-openai")
+
+    def close(self) -> None:
+        self._loop.close(self._close_shared)
+
+    async def _close_shared(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await shared[0].aclose()
 
     # ------------------------------------------------------------------ public API
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
+        """Blocking; safe from several threads at once and from inside a running event loop (a
+        notebook): the work runs on the backend's own loop thread."""
         requests = self._check_requests(requests)
-        coro = self.agenerate(requests, params)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coro)
-        # Called from inside an event loop (a notebook): run ours on a worker thread.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, coro).result()
+        self._check_params(params)
+        return self._loop.run(self._generate_shared(requests, params))
+
+    async def _generate_shared(self, requests: list[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
+        if self._shared is None:  # on the loop thread: no other coroutine runs between check and set
+            self._shared = (self._client(), asyncio.Semaphore(self.max_concurrency))
+        client, semaphore = self._shared
+        return await self._gather(client, semaphore, requests, params)
 
     async def agenerate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
-        import httpx
-
+        """For async callers: runs on the caller's loop with a client of its own."""
         requests = self._check_requests(requests)
+        self._check_params(params)
+        async with self._client() as client:
+            return await self._gather(client, asyncio.Semaphore(self.max_concurrency), requests, params)
+
+    def _check_params(self, params: SamplingParams) -> None:
         if params.top_k != -1 and not self.vendor_params:
             raise UsageError(
                 "openai backend: top_k is not part of the OpenAI API; use vendor_params=True with a server that "
                 "accepts it (vLLM, SGLang) or sample with top_k=-1"
             )
+
+    def _client(self):
+        import httpx
+
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
-        semaphore = asyncio.Semaphore(self.max_concurrency)
-        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=timeout) as client:
-            outcomes = await asyncio.gather(
-                *(self._one_prompt(client, semaphore, r, params) for r in requests), return_exceptions=True
-            )
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=timeout)
+
+    async def _gather(self, client, semaphore, requests: list[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
+        texts = [render_text_prompt(r, self.prompt_format) for r in requests] if self.endpoint == "completions" else None
+        outcomes = await asyncio.gather(
+            *(self._one_prompt(client, semaphore, r, params, texts[i] if texts else None) for i, r in enumerate(requests)),
+            return_exceptions=True,
+        )
         for outcome in outcomes:  # a fatal error (bad key, unknown model) outranks per-prompt results
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -164,19 +216,23 @@ class OpenAIGenerator(GeneratorBase):
 
     # ------------------------------------------------------------------ one prompt
 
-    async def _one_prompt(self, client, semaphore, request: GenerationRequest, params: SamplingParams) -> list[Completion]:
+    async def _one_prompt(self, client, semaphore, request: GenerationRequest, params: SamplingParams,
+                          text: str | None = None) -> list[Completion]:
+        """The ``n`` samples of one prompt; ``text``: its text prompt on the completions endpoint."""
         samples: list[Completion] = []
+        in_think = text is not None and opens_think(text)
         while len(samples) < params.n:
             first = len(samples)
             want = params.n - first
-            response, attempts = await self._post(client, semaphore, self._body(request, params, first, want))
+            response, attempts = await self._post(client, semaphore, self._body(request, params, first, want, text))
             if isinstance(response, _Failed):
                 samples += [Completion.failed(response.reason, k, attempts=attempts) for k in range(first, params.n)]
                 break
             try:
                 choices = sorted(response["choices"], key=lambda c: c.get("index", 0))
                 usage = response.get("usage") or {}
-                got = [dataclasses.replace(self._completion(c, usage, len(choices), params, first + k), attempts=attempts)
+                got = [dataclasses.replace(self._completion(c, usage, len(choices), params, first + k, in_think),
+                                           attempts=attempts)
                        for k, c in enumerate(choices[:want])]
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
                 reason = f"malformed response from server: {type(exc).__name__}: {exc}"
@@ -188,15 +244,19 @@ class OpenAIGenerator(GeneratorBase):
             samples += got
         return samples
 
-    def _body(self, request: GenerationRequest, params: SamplingParams, first: int, want: int) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [dict(m) for m in request.messages],
+    def _body(self, request: GenerationRequest, params: SamplingParams, first: int, want: int,
+              text: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
+        if text is None:
+            body["messages"] = [dict(m) for m in request.messages]
+        else:
+            body["prompt"] = text
+        body.update({
             "n": want,
             "temperature": params.temperature,
             "top_p": params.top_p,
             self.max_tokens_field: params.max_tokens,
-        }
+        })
         if params.stop:
             body["stop"] = list(params.stop)
         if params.seed is not None:
@@ -208,20 +268,25 @@ class OpenAIGenerator(GeneratorBase):
                 body["include_stop_str_in_output"] = params.include_stop  # vLLM
                 body["no_stop_trim"] = params.include_stop  # SGLang
             body["return_token_ids"] = True  # vLLM >= 0.10.2, SGLang: per-choice token ids (exact counts)
-            if request.continues_assistant:
+            if request.continues_assistant and text is None:
                 body["continue_final_message"] = True
                 body["add_generation_prompt"] = False
         body.update(self.extra_body)
         return body
 
     def _completion(
-        self, choice: dict[str, Any], usage: dict[str, Any], n_choices: int, params: SamplingParams, index: int
+        self, choice: dict[str, Any], usage: dict[str, Any], n_choices: int, params: SamplingParams, index: int,
+        in_think: bool = False,
     ) -> Completion:
-        message = choice.get("message") or {}
-        content = message.get("content")
-        split_off = message.get("reasoning")
-        if not isinstance(split_off, str):
-            split_off = message.get("reasoning_content")
+        """One choice; ``in_think``: the text prompt left ``<think>`` open, so the text starts inside it."""
+        if "message" in choice:  # chat
+            message = choice.get("message") or {}
+            content = message.get("content")
+            split_off = message.get("reasoning")
+            if not isinstance(split_off, str):
+                split_off = message.get("reasoning_content")
+        else:  # completions: plain continued text
+            content, split_off = choice.get("text"), None
         if isinstance(split_off, str):
             text = THINK_OPEN + split_off + (THINK_CLOSE + content if content is not None else "")
             reasoning: str | None = split_off
@@ -243,7 +308,7 @@ class OpenAIGenerator(GeneratorBase):
                 text += matched
         text, _ = apply_stop(text, params.stop, params.include_stop)
         if reasoning is None:
-            reasoning = split_reasoning(text)
+            reasoning = split_reasoning(text, started_in_think=in_think)
         token_ids = choice.get("token_ids")
         if isinstance(token_ids, list):
             completion_tokens = len(token_ids)
@@ -272,7 +337,7 @@ class OpenAIGenerator(GeneratorBase):
             retry_after: float | None = None
             async with semaphore:
                 try:
-                    response = await client.post("chat/completions", json=body)
+                    response = await client.post(self._path, json=body)
                 except httpx.TimeoutException as exc:
                     reason = f"request timed out ({type(exc).__name__}, timeout {self.timeout:g}s)"
                     response = None
@@ -295,7 +360,7 @@ class OpenAIGenerator(GeneratorBase):
                         )
                     if status == 404:
                         raise UsageError(
-                            f"openai backend: HTTP 404 from {self.base_url}chat/completions for model {self.model!r}: "
+                            f"openai backend: HTTP 404 from {self.base_url}{self._path} for model {self.model!r}: "
                             f"{message}; check base_url (it should end in /v1) and model"
                         )
                     if status in (400, 413, 422) and _CONTEXT_RE.search(message):

@@ -26,53 +26,75 @@ class LocalEngine:
     """Runs batches in this process, results in batch order (so the rows are the same whatever overlaps).
 
     Generation: one batch after another in the engine's thread - unless the backend takes concurrent
-    ``generate`` calls (``concurrent_calls``, e.g. the openai client, one event loop per call) and
-    serves more requests at once than a batch holds (``max_concurrency``): then enough batches are
-    generated at once to keep that many requests in flight, so one slow request holds up its own
-    batch, not the teacher. Grading: up to ``overlap`` batches on threads while later batches are
-    generated (a SymPy straggler can take a second; the verifier pool serves concurrent callers).
+    ``generate`` calls (``concurrent_calls``, e.g. the openai client, one event loop per call): then
+    prompts are submitted one per call, continuously, ``max_concurrency`` at a time, so the teacher
+    stays saturated and one slow request holds up nothing but itself. Grading: up to ``overlap``
+    batches on threads while later ones are generated (a SymPy straggler can take a second; the
+    verifier pool serves concurrent callers).
     """
 
     def __init__(self, worker: DistillWorker, overlap: int = 3):
         self.worker = worker
         self.overlap = max(1, overlap)
 
-    def generation_slots(self, batch_size: int) -> int:
-        """How many batches are generated at once for batches of ``batch_size`` prompts."""
+    def generation_slots(self) -> int:
+        """How many ``generate`` calls run at once: 1, or the backend's ``max_concurrency`` when it takes
+        concurrent calls (then each call holds one prompt, so a slow request holds up nothing else)."""
         g = getattr(self.worker, "generator", None)
         if not getattr(g, "concurrent_calls", False):
             return 1
-        concurrency = getattr(g, "max_concurrency", 1)
-        return max(1, -(-int(concurrency) // max(1, batch_size)))  # ceil: the teacher never idles below it
+        return max(1, int(getattr(g, "max_concurrency", 1)))
 
     def map(self, batches: Iterable[list[PromptItem]]) -> Iterator[BatchResult]:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        batches = iter(batches)
-        first = next(batches, None)
-        if first is None:
-            return
-        slots = self.generation_slots(len(first))
-        batches = _chain(first, batches)
+        slots = self.generation_slots()
         if slots == 1:
             yield from self._sequential(batches)
             return
-        worker = self.worker
-        with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="cotforge-generate") as gen_pool, \
-                ThreadPoolExecutor(max_workers=slots + self.overlap, thread_name_prefix="cotforge-grade") as grade_pool:
+        # continuous submission: one prompt per call, up to `slots` in flight; results are taken in
+        # prompt order from a window of 2 x slots, so a straggler stalls the stream only once the
+        # window behind it is full
+        units = ([item] for batch in batches for item in batch)
+        window = 2 * slots + self.overlap
+        # the grade pool outlives the generate pool: a generation finishing late still gets graded
+        with ThreadPoolExecutor(max_workers=self.overlap, thread_name_prefix="cotforge-grade") as grade_pool, \
+                ThreadPoolExecutor(max_workers=slots, thread_name_prefix="cotforge-generate") as gen_pool:
             pending: deque = deque()
             try:
-                for batch in batches:
-                    generated = gen_pool.submit(worker.generate_batch, batch)
-                    pending.append(grade_pool.submit(lambda f=generated: worker.grade_and_build(f.result())))
-                    while len(pending) >= slots + self.overlap:
-                        yield pending.popleft().result()
+                for unit in units:
+                    pending.append(self._chained(gen_pool.submit(self.worker.generate_batch, unit), grade_pool))
+                    while len(pending) >= window:
+                        yield pending.popleft()[1].result()
                 while pending:
-                    yield pending.popleft().result()
+                    yield pending.popleft()[1].result()
             finally:
-                for f in pending:
-                    f.cancel()
+                for generated, _ in pending:
+                    generated.cancel()
+
+    def _chained(self, generated, grade_pool):
+        """(generation future, future of its graded rows): grading starts the moment generation ends."""
+        from concurrent.futures import Future
+
+        graded: Future = Future()
+
+        def relay(source) -> None:
+            if source.cancelled():
+                graded.cancel()
+            elif source.exception() is not None:
+                graded.set_exception(source.exception())
+            else:
+                graded.set_result(source.result())
+
+        def on_generated(f) -> None:
+            if f.cancelled() or f.exception() is not None:
+                relay(f)
+                return
+            grade_pool.submit(self.worker.grade_and_build, f.result()).add_done_callback(relay)
+
+        generated.add_done_callback(on_generated)
+        return generated, graded
 
     def _sequential(self, batches: Iterable[list[PromptItem]]) -> Iterator[BatchResult]:
         from collections import deque
@@ -93,11 +115,6 @@ class LocalEngine:
 
     def close(self) -> None:
         self.worker.close()
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
 
 
 @dataclass
