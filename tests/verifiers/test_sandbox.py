@@ -370,18 +370,25 @@ def test_network_is_off_unless_asked(verifier):
     assert v.correct, v  # every TCP/UDP attempt failed
     if IS_ROOT:
         assert "netns" in v.details["sandbox"] or "landlock-tcp" in v.details["sandbox"]
-    kept = CodeVerifier(timeout=2.0, use_reference=False, network=True).verify(ADD, candidate("""\
-        import socket
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()  # inet sockets may be made
-        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
-        try:
-            socket.socket(socket.AF_UNIX)
-            raise AssertionError("unix socket")
-        except PermissionError:
-            pass
-        return a + b
-    """))
-    assert kept.correct and "netns" not in kept.details["sandbox"], kept
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        kept = CodeVerifier(timeout=2.0, use_reference=False, network=True).verify(ADD, candidate(f"""\
+            import socket
+            socket.create_connection(("127.0.0.1", {listener.getsockname()[1]}), timeout=2).close()
+            socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+            try:
+                socket.socket(socket.AF_UNIX)
+                raise AssertionError("unix socket")
+            except PermissionError:
+                pass
+            return a + b
+        """))
+    finally:
+        listener.close()
+    assert kept.correct and "netns" not in kept.details["sandbox"], kept  # TCP reached the listener
+    assert "landlock-tcp" not in kept.details["sandbox"]
 
 
 class UnixServer:
@@ -645,3 +652,46 @@ def test_unsandboxed_runs_warn(monkeypatch, caplog):
         assert v.verify(ADD, "    return a + b\n").correct
     warnings = [r for r in caplog.records if "UNSANDBOXED" in r.getMessage()]
     assert len(warnings) == 1  # once per batch (a minute), not once per candidate
+
+
+def _run_bpf(prog: bytes, arch: int, nr: int, arg0: int = 0) -> int:
+    """Classic BPF as the kernel runs a seccomp filter (the subset the filter uses)."""
+    import struct
+
+    data = struct.pack("=iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    ins = [struct.unpack_from("=HBBI", prog, i) for i in range(0, len(prog), 8)]
+    pc, acc = 0, 0
+    while True:
+        code, jt, jf, k = ins[pc]
+        if code == 0x20:
+            acc = struct.unpack_from("=I", data, k)[0]
+        elif code in (0x15, 0x35):
+            pc += jt if (acc == k if code == 0x15 else acc >= k) else jf
+        elif code == 0x06:
+            return k
+        else:
+            raise AssertionError(f"unexpected BPF opcode {code:#x}")
+        pc += 1
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_seccomp_program_refuses_exactly_the_listed_syscalls(machine):
+    # Runs the generated filter for both architectures (only one of them can load it here).
+    from cotforge.verifiers import code_confine as cc
+
+    allow, eperm = 0x7FFF0000, 0x00050001
+    arch, numbers, foreign = cc._ARCHES[machine]
+    named = dict(zip(cc._DENIED, numbers))
+    for allow_inet in (False, True):
+        prog = cc.seccomp_program(machine, allow_inet)
+        for name, nr in named.items():
+            if name != "socket":
+                assert _run_bpf(prog, arch, nr) == eperm, (name, allow_inet)
+        for domain, inet in ((1, False), (2, True), (10, True), (16, False), (17, False)):  # unix, inet, inet6, netlink, packet
+            assert _run_bpf(prog, arch, named["socket"], domain) == (allow if allow_inet and inet else eperm), domain
+        for nr in (0, 1, 2, 3, 57, 60, 63, 220, 231, 435):  # read, write, open(at), close, fork/clone...: not listed
+            if nr not in numbers:
+                assert _run_bpf(prog, arch, nr) == allow, nr
+        assert _run_bpf(prog, 0x40000003, 1) == eperm  # i386 ABI
+        if foreign is not None:
+            assert _run_bpf(prog, arch, foreign | 41) == eperm  # x32 ABI

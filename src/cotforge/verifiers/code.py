@@ -29,14 +29,21 @@ How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`
   candidate uid and removed afterwards. The interpreter may sit in a home that other users cannot
   enter (pyenv under /root): its directories are opened before the drop and imported through
   those read-only handles. When the uid change is impossible (no CAP_SETUID) the verdict is
-  ``error`` ("cannot be set up"), never a run as root;
+  ``error`` ("cannot be set up", a setup failure), never a run as root;
 - Landlock where the kernel has it (ABI >= 1): no file writes, creations, deletions, renames or
   truncations outside the temporary directory, even in world-writable directories; TCP bind and
-  connect denied (ABI >= 4); signals, ptrace and abstract unix sockets outside the candidate
-  process denied (ABI >= 6). Not root, Landlock ABI >= 6 is the boundary; without it the
+  connect denied (ABI >= 4, unless ``network=True``); signals, ptrace and abstract unix sockets
+  outside the candidate process denied (ABI >= 6). Not root, Landlock ABI >= 6 is the boundary; without it the
   verdict is ``error`` unless ``allow_unsandboxed=True``, which runs candidates as the current
   user (able to kill its processes and write its files) and logs a warning at most once a minute;
 - as root, an empty network namespace (unless ``network=True``): no network at all;
+- a seccomp filter (x86_64 and aarch64; the layer ``seccomp`` in ``details["sandbox"]``):
+  ``socket()`` and ``socketpair()`` fail with EPERM for every family (with ``network=True``,
+  for all but AF_INET/AF_INET6), so no pathname unix socket is reachable (X11, D-Bus, tmux, a
+  multiprocessing forkserver: Landlock does not cover ``connect()``) and no UDP leaves, as root
+  or not; io_uring (which would bypass the filter), unshare/setns, bpf, userfaultfd,
+  perf_event_open, keyrings, ptrace and process_vm_readv/writev fail the same way, as does
+  every syscall of a foreign ABI (x32, i386);
 - resource limits per process: address space (``memory_mb``, default 2048; ``None`` for
   runtimes where RLIMIT_AS misbehaves), CPU seconds, file size (16 MB), 256 open files, no core
   dumps, and RLIMIT_NPROC = 0: no fork and no threads, whatever the code calls (``posix.fork``);
@@ -47,17 +54,31 @@ How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`
   [``min_timeout``, ``max_timeout``]), else ``timeout``;
 - inside the candidate process the usual destructive functions are removed (``os.system``,
   ``os.fork``, ``os.kill``, file removal, ``subprocess``, ``ctypes``...) as in OpenAI's
-  human-eval ``reliability_guard``: a speed bump with a clear TypeError, not the boundary.
+  human-eval ``reliability_guard``: a speed bump with a clear TypeError, not the boundary;
+- exceptions raised by the candidate reach the tests as errors of the same name, except that
+  StopIteration, StopAsyncIteration, GeneratorExit, SystemExit and KeyboardInterrupt arrive as
+  plain ``Exception`` subclasses (a real StopIteration would end ``zip(map(candidate, ...))``
+  early, as if every check had passed).
+
+Where the sandbox itself cannot run (root without CAP_SETUID, no Landlock as a user, a layer
+that fails to install, no temporary directory) the verdict is ``error`` marked
+``details["setup_failure"]`` (:func:`cotforge.verifiers.base.setup_error`): rewards give it
+``None``, not a wrong-answer score. Anything a candidate causes (a crash, a broken channel, a
+forged "sandbox unavailable" message) is ``incorrect`` or ``timeout``.
 
 What is NOT contained:
 
 - reading: the candidate reads whatever its uid may (world-readable files, ``/proc`` of other
   processes, their command lines; not root's 0700 home, not other runs' directories); as an
-  ordinary user, every file that user can read;
+  ordinary user, every file that user can read. As root it also holds read-only handles on the
+  interpreter's ``sys.path`` directories, so what is world-readable below them is readable
+  even when a 0700 directory above closes it (a checkout with its venv under ``/root``);
+- without Landlock (old kernels), a root sandbox uid can still create files in world-writable
+  directories (``/tmp``, ``/dev/shm``; they outlive the run) and change world-writable files;
 - resources in total: limits are per process (two of them, so up to 2 x ``memory_mb``), there is
   no cgroup, and many small files can fill the temporary directory's disk until the timeout;
-- UDP and other non-TCP traffic where there is no network namespace (not root, or no
-  CAP_SYS_ADMIN); all traffic where Landlock is older than ABI 4 as well;
+- with ``network=True``: TCP and UDP over IPv4/IPv6, as the sandbox uid; on an architecture
+  without the seccomp layer, UDP and unix sockets where there is no network namespace;
 - as an ordinary user, a candidate that leaves its process group and clears its parent-death
   signal survives if the test process is itself stuck in C code when the deadline comes (the
   parent cannot kill by uid there);

@@ -77,16 +77,16 @@ def _drop_to(uid):
         raise OSError(errno.EPERM, "uid change did not take")
 
 
-def _landlock(abi, writable_fd, scope_signals):
+def _landlock(abi, writable_fd, scope_signals, network):
     """Deny file writes outside the directory ``writable_fd`` (None: everywhere), TCP bind/connect
-    (ABI >= 4), and (``scope_signals``, ABI >= 6) signals, ptrace and abstract unix sockets outside
+    (ABI >= 4, unless ``network``), and (``scope_signals``, ABI >= 6) signals, ptrace and abstract unix sockets outside
     this process."""
     fs = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make-*
     if abi >= 2:
         fs |= 1 << 13  # REFER (link/rename across dirs)
     if abi >= 3:
         fs |= 1 << 14  # TRUNCATE
-    net = 0b11 if abi >= 4 else 0
+    net = 0b11 if abi >= 4 and not network else 0
     scoped = 0b11 if abi >= 6 and scope_signals else 0
     attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
     buf = ctypes.create_string_buffer(attr, len(attr))
@@ -179,7 +179,7 @@ def confine(cfg, uid, writable_fd, path_fds, abi, scope_signals):
     if uid is not None:
         _drop_to(uid)
     if abi:
-        _landlock(abi, writable_fd, scope_signals)
+        _landlock(abi, writable_fd, scope_signals, bool(cfg.get("network")))
     else:
         _check(_LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     if cfg.get("seccomp"):
