@@ -310,3 +310,21 @@ def test_importing_the_verifiers_is_light():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class SlowToLoad(Misbehaving):
+    """Unpickling takes longer than the per-item deadline (as importing a heavy verifier module can)."""
+
+    def __init__(self):
+        self.state = "some"  # pickle calls __setstate__ only for an object with state
+
+    def __setstate__(self, state):
+        time.sleep(1.5)
+        self.__dict__.update(state)
+
+
+def test_loading_a_verifier_does_not_count_against_its_first_item():
+    with VerifierPool(1, timeout=0.5, memory_mb=512) as p:
+        out = verify_batch(SlowToLoad(), ["1", "2"], ["1", "3"], pool=p, timeout=0.5)
+    assert [v.status for v in out] == [Status.CORRECT, Status.INCORRECT]
+    assert p.stats["killed"] == 0

@@ -36,7 +36,7 @@ log = logging.getLogger("cotforge.verifiers.pool")
 
 
 class _Worker:
-    __slots__ = ("conn", "inflight", "known", "process", "ready", "spawned", "started")
+    __slots__ = ("conn", "inflight", "known", "loading", "process", "ready", "spawned", "started")
 
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: mpc.Connection):
         self.process = process
@@ -46,6 +46,9 @@ class _Worker:
         self.started = 0.0  # when the item at the head of ``inflight`` began
         self.spawned = time.monotonic()
         self.known: set[str] = set()  # verifier keys this worker has loaded
+        # Unpickling a verifier can import its module (seconds on a loaded machine): until the worker
+        # says it has loaded it, the head item's clock has not started and only start_timeout applies.
+        self.loading = False
 
     def kill(self) -> None:
         try:
@@ -337,6 +340,7 @@ class VerifierPool:
                 if picked.key not in w.known:
                     w.conn.send(("verifier", picked.key, picked.blob))
                     w.known.add(picked.key)
+                    w.loading = True
                 w.conn.send(("jobs", picked.key, [(jid, picked.jobs[i]) for jid, i in zip(ids, take)]))
             except (BrokenPipeError, OSError):
                 for jid in ids:
@@ -377,6 +381,9 @@ class VerifierPool:
                     if msg[0] == "ready":
                         w.ready = True
                         self._start_failures = 0
+                    elif msg[0] == "loaded":  # the deadline of the first item starts now
+                        w.loading = False
+                        w.started = time.monotonic()
                     elif msg[0] == "result":
                         _, jid, verdict = msg
                         if jid in w.inflight:
@@ -439,6 +446,8 @@ class VerifierPool:
                 return
 
     def _head_deadline(self, w: _Worker) -> float:
+        if w.loading:
+            return self.start_timeout
         where = self._where.get(w.inflight[0])
         return where[0].deadline if where is not None else 0.0  # a cancelled batch's item: kill now
 

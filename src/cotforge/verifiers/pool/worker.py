@@ -115,7 +115,8 @@ def _grade_one(verifier: Any, job: Deferred) -> tuple[Verdict, bool]:
 
 def _worker_main(conn: mpc.Connection, memory_mb: int | None, preload: Sequence[str], parent_pid: int) -> None:
     """Worker loop. Messages in: ``("verifier", key, pickled)``, ``("jobs", key, [(i, Deferred)])``,
-    ``("stop",)``. Messages out: ``("ready", pid)``, ``("result", i, Verdict)``, ``("bye",)``."""
+    ``("stop",)``. Messages out: ``("ready", pid)``, ``("loaded", key)``, ``("result", i, Verdict)``,
+    ``("bye",)``."""
     global _IN_WORKER
     _IN_WORKER = True
     _set_memory_cap(memory_mb)
@@ -128,7 +129,10 @@ def _worker_main(conn: mpc.Connection, memory_mb: int | None, preload: Sequence[
         except Exception as exc:  # a verifier that fails to import reports it per item instead
             log.debug("preload of %s failed: %s", mod, exc)
     verifiers: dict[str, Any] = {}
-    conn.send(("ready", os.getpid()))
+    try:
+        conn.send(("ready", os.getpid()))
+    except OSError:  # the caller went away while this worker started
+        os._exit(0)
     while True:
         try:
             msg = conn.recv()
@@ -143,6 +147,10 @@ def _worker_main(conn: mpc.Connection, memory_mb: int | None, preload: Sequence[
                 verifiers[key] = pickle.loads(blob)
             except Exception as exc:
                 verifiers[key] = exc
+            try:  # loading may import the verifier's module: its time is not the first item's
+                conn.send(("loaded", key))
+            except OSError:
+                os._exit(0)
             continue
         if kind == "jobs":
             _, key, jobs = msg
@@ -154,11 +162,14 @@ def _worker_main(conn: mpc.Connection, memory_mb: int | None, preload: Sequence[
                 else:
                     verdict, must_exit = _grade_one(verifier, job)
                 try:
-                    conn.send(("result", i, verdict))
-                except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                    conn.send(("result", i, Verdict(Status.ERROR, 0.0, job.extracted, f"verdict not picklable: {exc}")))
-                if must_exit:
-                    conn.send(("bye",))
+                    try:
+                        conn.send(("result", i, verdict))
+                    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                        conn.send(("result", i, Verdict(Status.ERROR, 0.0, job.extracted, f"verdict not picklable: {exc}")))
+                    if must_exit:
+                        conn.send(("bye",))
+                        os._exit(0)
+                except OSError:  # the caller is gone (exited, or closed the pool): nobody to answer
                     os._exit(0)
 
 
