@@ -110,3 +110,23 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "latin1.jsonl").write_bytes('{"problem": "caf\xe9"}\n'.encode("latin-1"))
     with pytest.raises(UsageError, match="not UTF-8"):
         open_input(tmp_path / "latin1.jsonl")
+
+
+def test_bad_utf8_past_the_sampled_rows_names_file_and_line(tmp_path):
+    """Columns are sampled from the first 100 rows; a bad byte further down still names its line."""
+    import gzip
+
+    good = b"".join(json.dumps({"problem": f"{i}+1?", "answer": str(i + 1)}).encode() + b"\n" for i in range(150))
+    bad = good + '{"problem": "caf\xe9?", "answer": "1"}\n'.encode("latin-1")
+    for name, data in (("late.jsonl", bad), ("late.jsonl.gz", gzip.compress(bad))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        src = open_input(path)  # the first 100 rows are fine
+        with pytest.raises(InputRowError) as err:
+            load_problems(src)
+        assert err.value.row == 150 and str(err.value).startswith(f"{path}: row 151: not UTF-8 text (byte 0xe9")
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + good.split(b"\n")[0] + b"\n")  # a byte order mark is not an error
+    assert load_problems(open_input(tmp_path / "bom.jsonl"))[0].problem == "0+1?"
+    (tmp_path / "list.json").write_bytes(b'[{"problem": "1?", "answer": "1"},\n {"problem": "caf\xe9"}]')
+    with pytest.raises(UsageError, match=r"list.json: line 2: not UTF-8 text \(byte 0xe9\)"):
+        load_problems(open_input(tmp_path / "list.json"))

@@ -118,19 +118,30 @@ def _parquet_source(files: list[Path], label: str, record: dict[str, Any]) -> Ro
     return RowSource(label, columns, record, iterate)
 
 
-def _open_text(path: Path):
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _open_bytes(path: Path):
+    """The file's bytes (gunzipped): text is decoded line by line, so a bad byte names its line."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def _decode(raw: bytes, label: str, row: int) -> str:
+    try:
+        return raw.decode("utf-8-sig" if row == 0 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputRowError(label, row, f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                            "convert the file to UTF-8") from None
 
 
 def _starts_with_list(path: Path) -> bool:
     """True when the first non-blank character of the file is ``[`` (one JSON list, not lines)."""
-    with _open_text(path) as fh:
-        while True:
-            ch = fh.read(1)
-            if not ch or not ch.isspace():
-                return ch == "["
+    with _open_bytes(path) as fh:
+        first = True
+        while chunk := fh.read(4096):
+            if first and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                chunk = chunk[3:]
+            first = False
+            if chunk.lstrip():
+                return chunk.lstrip()[:1] == b"["
+        return False
 
 
 def _jsonl_source(path: Path) -> RowSource:
@@ -140,8 +151,14 @@ def _jsonl_source(path: Path) -> RowSource:
         # Row numbers are line indices counting every line, blank ones too (InputRowError prints
         # them from 1, so a message names the line an editor shows); in a JSON list, list indices.
         if _starts_with_list(path):
-            with _open_text(path) as fh:
-                text = fh.read()
+            with _open_bytes(path) as fh:
+                raw = fh.read()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = raw[:exc.start].count(b"\n") + 1
+                raise UsageError(f"{label}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x}); "
+                                 "convert the file to UTF-8") from None
             try:
                 data = json.loads(text)
             except json.JSONDecodeError:
@@ -152,17 +169,21 @@ def _jsonl_source(path: Path) -> RowSource:
                         raise InputRowError(label, i, f"expected a JSON object, got {type(row).__name__}")
                     yield i, row
                 return
-        with _open_text(path) as fh:
-            for line_no, line in enumerate(fh):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputRowError(label, line_no, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-                if not isinstance(row, dict):
-                    raise InputRowError(label, line_no, f"expected a JSON object, got {type(row).__name__}")
-                yield line_no, row
+        try:
+            with _open_bytes(path) as fh:
+                for line_no, raw_line in enumerate(fh):
+                    line = _decode(raw_line, label, line_no)
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise InputRowError(label, line_no, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+                    if not isinstance(row, dict):
+                        raise InputRowError(label, line_no, f"expected a JSON object, got {type(row).__name__}")
+                    yield line_no, row
+        except (OSError, EOFError) as exc:  # a damaged .gz past the first rows, a vanished file
+            raise UsageError(f"{label}: cannot read ({type(exc).__name__}: {exc})") from None
 
     # Columns: the union of keys over the first rows (JSONL has no schema); a later row missing a
     # mapped key is reported as that row's problem.
@@ -172,9 +193,7 @@ def _jsonl_source(path: Path) -> RowSource:
             columns.update(dict.fromkeys(row))
             if i >= 99:
                 break
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text ({exc})") from None
-    except OSError as exc:
+    except (OSError, EOFError) as exc:  # EOFError: a truncated .gz
         raise UsageError(f"{path}: cannot read ({exc})") from None
     record = {"kind": "file", "path": str(path), "format": "jsonl", "sha256": _sha256(path)}
     return RowSource(label, list(columns), record, iterate)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from cotforge.hub.cards import render_card
 from cotforge.store import layout
@@ -48,8 +48,10 @@ def load_context(path: Any) -> dict[str, str]:
     }
 
 
-def render_distill_card(manifest: dict[str, Any], path: Any = None) -> str:
-    """The card; ``path`` is the folder the dataset was written to (what its ``load_dataset`` snippet loads)."""
+def render_distill_card(manifest: dict[str, Any], path: Any = None, *, preset_notes: Sequence[str] = ()) -> str:
+    """The card; ``path`` is the folder the dataset was written to (what its ``load_dataset`` snippet loads),
+    ``preset_notes`` the notes of the preset it was built with (the caller's: ``hub`` imports nothing
+    of ``datagen``)."""
     splits = []
     for key, entry in manifest["splits"].items():
         config, split = layout.parse_split_key(key)
@@ -58,12 +60,9 @@ def render_distill_card(manifest: dict[str, Any], path: Any = None) -> str:
     histogram = stats["pass_rate_histogram"]
     peak = max([h["prompts"] for h in histogram] + [1])
     bars = [{**h, "bar": "#" * max(0, round(30 * h["prompts"] / peak))} for h in histogram]
-    from cotforge.datagen.presets import PRESETS
-
-    preset = PRESETS.get(manifest["build_config"].get("preset") or "")
     card = render_card(
         "distill.md.j2", manifest, meta=META, splits=splits, stats=stats, config=manifest["build_config"],
-        histogram=bars, fields=FIELDS_ALL, preset_notes=list(preset.notes) if preset else [],
+        histogram=bars, fields=FIELDS_ALL, preset_notes=list(preset_notes),
         **load_context(path),
     )
     return with_default_config(card, "accepted")

@@ -27,17 +27,13 @@ FIELDS_KEPT = [
 ]
 
 
-def render_silver_card(manifest: dict[str, Any], path: Any = None, reasons: Mapping[str, str] | None = None) -> str:
+def render_silver_card(manifest: dict[str, Any], path: Any = None, *, reasons: Mapping[str, str]) -> str:
     """The card; ``path`` is the folder the dataset was written to (what its ``load_dataset`` snippet loads),
     ``reasons`` maps each drop reason code to what it means.
 
-    The codes belong to the silver builder, which passes them in: ``hub`` sits below ``datagen`` and
-    does not import it. Until every caller passes ``reasons``, a call without them falls back to the
-    builder's table (a lazy import, the one arrow back up; remove it once the caller passes them).
+    The codes belong to the silver builder, which passes them in (``DROP_REASONS``): ``hub`` sits
+    below ``datagen`` and imports nothing of it.
     """
-    if reasons is None:
-        from cotforge.datagen.silver import DROP_REASONS as reasons
-
     splits = []
     for key, entry in manifest["splits"].items():
         config, split = layout.parse_split_key(key)

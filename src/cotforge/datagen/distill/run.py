@@ -197,6 +197,7 @@ def distill(
     writer.write_split("prompts", "train", PromptsSource(all_files))
     elapsed = time.perf_counter() - t0
 
+    from cotforge.datagen.presets import get_preset
     from cotforge.datagen.reasoning_stats import token_method
     from cotforge.hub.distill_card import render_distill_card
 
@@ -219,4 +220,5 @@ def distill(
     if duplicates:
         notes.append(f"{duplicates} duplicate prompts in the input (same messages, answer and domain) were dropped.")
     card_path = _card_path or out
-    return writer.finish(notes=notes, stats=stats, render_card=lambda m: render_distill_card(m, card_path))
+    return writer.finish(notes=notes, stats=stats, render_card=lambda m: render_distill_card(
+        m, card_path, preset_notes=get_preset(cfg.preset).notes))

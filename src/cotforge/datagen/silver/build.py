@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cotforge.datagen.silver.config import FAMILY, SilverConfig
+from cotforge.datagen.silver.config import DROP_REASONS, FAMILY, SilverConfig
 from cotforge.datagen.silver.process import _build, _Row, iter_silver_rows, process_silver, prompt_messages
 from cotforge.errors import UsageError
 from cotforge.records import SILVER_DROPPED_SCHEMA, SILVER_KEPT_SCHEMA
@@ -226,7 +226,7 @@ def build_silver(
     writer.write_split("default", "train", _Derived(True, source, columns, limit, cfg, files, teacher_model))
     writer.write_split("dropped", "train", _Derived(False, source, columns, limit, cfg, files, teacher_model))
     stats = verdict_stats(files)
-    return writer.finish(stats=stats, render_card=lambda m: render_silver_card(m, out))
+    return writer.finish(stats=stats, render_card=lambda m: render_silver_card(m, out, reasons=DROP_REASONS))
 
 
 def rebuild_command(source: Any, out: Path, cfg: SilverConfig, columns: dict[str, str], limit: int | None,
