@@ -639,6 +639,11 @@ def test_refusal_without_confinement_is_an_error_verdict(monkeypatch):
     assert verdict.status is Status.ERROR and "allow_unsandboxed=True" in verdict.reason, verdict
     assert "Landlock ABI 5" in verdict.reason
     assert is_setup_failure(verdict) and correctness_reward(verdict) is None  # skipped, not scored wrong
+    # Landlock alone is not enough for an ordinary user: its own unix sockets need the seccomp filter.
+    v.sandbox._abi = 7
+    monkeypatch.setattr(cs, "_seccomp_supported", lambda: False)
+    verdict = v.verify(ADD, "    return a + b\n")
+    assert verdict.status is Status.ERROR and "no seccomp filter" in verdict.reason and is_setup_failure(verdict)
 
 
 def test_unsandboxed_runs_warn(monkeypatch, caplog):

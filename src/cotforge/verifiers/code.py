@@ -33,8 +33,8 @@ How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`
 - Landlock where the kernel has it (ABI >= 1): no file writes, creations, deletions, renames or
   truncations outside the temporary directory, even in world-writable directories; TCP bind and
   connect denied (ABI >= 4, unless ``network=True``); signals, ptrace and abstract unix sockets
-  outside the candidate process denied (ABI >= 6). Not root, Landlock ABI >= 6 is the boundary; without it the
-  verdict is ``error`` unless ``allow_unsandboxed=True``, which runs candidates as the current
+  outside the candidate process denied (ABI >= 6). Not root, Landlock ABI >= 6 with the
+  seccomp filter below is the boundary; without them the verdict is ``error`` unless ``allow_unsandboxed=True``, which runs candidates as the current
   user (able to kill its processes and write its files) and logs a warning at most once a minute;
 - as root, an empty network namespace (unless ``network=True``): no network at all;
 - a seccomp filter (x86_64 and aarch64; the layer ``seccomp`` in ``details["sandbox"]``):

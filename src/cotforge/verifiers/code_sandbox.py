@@ -6,8 +6,10 @@ Confinement, decided once per :class:`Sandbox` from what the platform gives:
 - running as root: each run gets two fresh random uids (candidate, tests) with no groups, plus
   Landlock where the kernel has it and an empty network namespace where ``unshare`` is allowed;
   if a uid change fails (no CAP_SETUID), the sandbox is unavailable;
-- not root: Landlock ABI >= 6 (file writes, TCP, signals and ptrace scoped) is the boundary; an
-  older kernel (or a seccomp filter that hides Landlock) leaves the sandbox unavailable.
+- not root: Landlock ABI >= 6 (file writes, TCP, signals and ptrace scoped) plus the seccomp
+  filter of ``code_confine.py`` (no sockets but inet) is the boundary; an older kernel, a seccomp
+  filter that hides Landlock, or an architecture the filter does not know (x86_64 and aarch64
+  only) leaves the sandbox unavailable.
 
 Unavailable means :class:`SandboxUnavailable` (the verifier turns it into an ``error`` verdict)
 unless ``allow_unsandboxed=True``: then candidates run as the current user with whatever layers
@@ -75,6 +77,12 @@ def landlock_abi() -> int:
         return 0
 
 
+def _seccomp_supported() -> bool:
+    from cotforge.verifiers.code_confine import seccomp_supported
+
+    return seccomp_supported()
+
+
 def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -108,11 +116,13 @@ class Sandbox:
             return self._broken
         if _is_root():
             return None
-        if self._abi >= 6:
+        if self._abi >= 6 and _seccomp_supported():
             return None
         found = f"Landlock ABI {self._abi}" if self._abi else "no Landlock"
+        if self._abi >= 6:  # without the filter the user's own unix sockets (a forkserver, tmux) are open
+            found += f" but no seccomp filter for {os.uname().machine} (x86_64, aarch64)"
         return (f"the code sandbox needs root (to run candidates under their own uid) or Landlock ABI >= 6 "
-                f"(Linux 6.12+); this process is uid {os.getuid()} with {found}")
+                f"(Linux 6.12+) and a seccomp filter; this process is uid {os.getuid()} with {found}")
 
     @property
     def user(self) -> str:
