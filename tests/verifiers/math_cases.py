@@ -124,6 +124,9 @@ ROWS: list[Row] = [
     (r"\{1, 2\}", r"\{2,1\}", True, None, "bare"),
     ("x^3+3x-6", r"\(x^3 + 3x - 6\)", True, None, "bare"),
     (r"\sin x", r"\sin x", True, None, "bare"),
+    (r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}", r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}", True, None, "bare"),
+    (r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}", r"\begin{pmatrix}1 & 2 \\ 3 & 5\end{pmatrix}", False, None, "bare"),
+    (r"\begin{bmatrix}0 \\ 1\end{bmatrix}", r"$\begin{bmatrix}0 \\ 1\end{bmatrix}$", True, None, "bare"),
     ("12", "I think it is 12 but I am not sure, maybe 13", False, None, "bare"),  # prose: the last number
     # -- several final boxes form one answer; an explicit final answer after boxes wins --------
     ("3, -4", r"The solutions are $\boxed{3}$ and $\boxed{-4}$.", True, None, "boxes"),
@@ -140,6 +143,14 @@ ROWS: list[Row] = [
     ("4", "Step 1 gives $\\boxed{4}$, step 2 gives $\\boxed{8}$.\n\nFinal Answer: 12", False, None, "boxes"),
     ("6", r"The area is $\boxed{6}$. Checking: the final answer is correct.", True, None, "boxes"),
     ("9", "$x=\\boxed{3}$ so $x^2 = \\boxed{9}$", True, None, "boxes"),
+    # boxes joined by a few words naming the parts are one answer; working words break the join
+    ("(2, 3), (4, 1)", r"$\boxed{(2, 3)} \text{ for part (a) and } \boxed{(4, 1)}$", True, None, "boxes"),
+    ("5, 7", r"\boxed{5} apples and \boxed{7} pears", True, None, "boxes"),
+    (r"\boxed{5} apples and \boxed{7} pears", r"$\boxed{5, 7}$", True, None, "boxes"),  # such a gold too
+    ("5, 7", r"\boxed{5} apples and \boxed{8} pears", False, None, "boxes"),
+    ("12", r"First $\boxed{4}$, then tripling gives $\boxed{12}$", True, None, "boxes"),
+    ("4, 12", r"First $\boxed{4}$, then tripling gives $\boxed{12}$", False, None, "boxes"),
+    ("10", r"We have $a = \boxed{3}$ and so the sum is $\boxed{10}$", True, None, "boxes"),
     # -- sentence punctuation inside math delimiters -------------------------------------------
     (r"\frac{2}{7}", r"The probability is $\frac{2}{7}.$", True, None, "punctuation"),
     (r"\frac{2}{7}", r"The answer is $\frac{2}{7}.$", True, None, "punctuation"),
@@ -198,6 +209,19 @@ ROWS: list[Row] = [
     ("7", "따라서 정답은 7", True, None, "languages"),
     ("7", "Respuesta: 8", False, None, "languages"),
     ("7", "Vậy đáp án là 7.", True, None, "languages"),
+    # the value right after an answer phrase, not the last number of the sentence
+    ("220", "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois.", True, None, "languages"),
+    ("12", "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois.", False, None, "languages"),
+    ("45", "Die Antwort ist 45 Euro für 3 Bücher.", True, None, "languages"),
+    ("5", "The answer is 5 apples, not 12.", True, None, "languages"),
+    # numbers inside sentences of scripts written without spaces
+    ("13/28", "计划的比例为13/28", True, None, "languages"),
+    ("13/28", "计划的比例为13/27", False, None, "languages"),
+    ("42", "所以一共有42个苹果", True, None, "languages"),
+    ("8", "答えは8個です", True, None, "languages"),
+    # a bold word before a colon labels the line, it is not the answer
+    ("99", "1. **确定数量**：11 * 9 = 99 2. **结论**：总共有99颗弹珠。", True, None, "languages"),
+    ("99", "**Conclusion**: there are 99 marbles in total.", True, None, "languages"),
     # -- broken golds are never paid -----------------------------------------------------------
     (r"\frac{1}", r"\boxed{\frac{1}}", False, None, "broken_gold"),
     (r"\frac{}{}", r"\boxed{\frac{}{}}", False, None, "broken_gold"),
@@ -262,6 +286,20 @@ ROWS: list[Row] = [
     ("2", r"\boxed{2.0}", True, None, "numbers"),
     ("0.1", r"\boxed{0.10}", True, None, "numbers"),
     ("3", r"\boxed{3.1}", False, None, "numbers"),
+    # scientific notation is a power of ten, not Euler's number
+    (r"6.02 \times 10^{23}", r"\boxed{6.02e23}", True, None, "numbers"),
+    ("0.001", r"\boxed{1e-3}", True, None, "numbers"),
+    ("0.002", r"\boxed{1e-3}", False, None, "numbers"),
+    ("25000", "2.5E+4", True, None, "numbers"),
+    # a gold written as a rounded decimal accepts the value to another precision (relative 1e-4)
+    ("3.1416", r"\boxed{3.14159}", True, None, "numbers"),
+    ("2.0001", r"\boxed{2}", True, None, "numbers"),
+    ("3.15", r"\boxed{3.14159}", False, None, "numbers"),
+    ("0.5", r"\boxed{0.51}", False, None, "numbers"),
+    # an exact gold does not: 9999.857 is not 10,000, 0.3333 is not 1/3
+    (r"10{,}000", r"\boxed{9999.857142857143}", False, None, "numbers"),
+    (r"\frac{1}{3}", r"\boxed{0.3333}", False, None, "numbers"),
+    ("100", r"\boxed{100.001}", False, None, "numbers"),
     # -- symbolic ------------------------------------------------------------------------------
     (r"1 - \frac{1}{e}", r"\boxed{1 + \frac{1}{e}}", False, None, "symbolic"),
     (r"1 - \frac{1}{e}", r"\boxed{\frac{e-1}{e}}", True, None, "symbolic"),
@@ -284,6 +322,31 @@ ROWS: list[Row] = [
     (r"(-\infty, 0) \cup (1, \infty)", r"\boxed{(-\infty,0)\cup(1,\infty)}", True, None, "symbolic"),
     (r"(-\infty, 0) \cup (1, \infty)", r"\boxed{(-\infty,0)\cup[1,\infty)}", False, None, "symbolic"),
     # -- golds given as numbers or solutions ---------------------------------------------------
+    # -- one answer string against another (the answer-equivalence graders' tests) -------------
+    (r"\tfrac{3}{4} + \frac1{8}", r"\dfrac{3}{4}+\frac{1}{8}", True, None, "answer_equivalence"),
+    (r"\tfrac{3}{4} + \frac1{8}", r"\frac{3}{4} + 1/7", False, None, "answer_equivalence"),
+    (r"7\text{ units}", "7 ", True, None, "answer_equivalence"),
+    (r"7\text{ units}", "70", False, None, "answer_equivalence"),
+    ("15", r"\$15", True, None, "answer_equivalence"),
+    (r"\left(y-3\right)\left(y+3\right)", "(y-3)(y+3)", True, None, "answer_equivalence"),
+    ("0.25", ".25", True, None, "answer_equivalence"),
+    (r"40\%", "40", True, None, "answer_equivalence"),
+    (r"5\sqrt{2} + \sqrt9", r"5\sqrt2 + \sqrt{9}", True, None, "answer_equivalence"),
+    (r"\frac52i", r"\frac{5}{2}i", True, None, "answer_equivalence"),
+    (r"\tfrac95", r"\frac{9}{5}", True, None, "answer_equivalence"),
+    ("2x + 3y - z + 1 = 0", "x - y + z + 5 = 0", False, None, "answer_equivalence"),
+    ("3/4", r"\frac{3}{4}", True, None, "answer_equivalence"),
+    ("(2x-1)^2", "4x^2 - 4x + 1", True, None, "answer_equivalence"),
+    ("(2x-1)^2", "4x^2 - 4x - 1", False, None, "answer_equivalence"),
+    (r"\frac{3}{6}", r"\frac{1}{2}", True, None, "answer_equivalence"),
+    ("7", "7.0", True, None, "answer_equivalence"),
+    ("-4", "-4", True, None, "answer_equivalence"),
+    (r"\frac{x}{5}+\frac{3}{5}", r"\frac{x+3}{5}", True, None, "answer_equivalence"),
+    (r"\csc^2 x", r"1 + \cot^2 x", True, None, "answer_equivalence"),
+    ("(2, 5.5)", r"(2, \frac{11}{2})", True, None, "answer_equivalence"),
+    ("x+3", "x+2", False, None, "answer_equivalence"),
+    (" 40%", "So it is 0.4.", True, None, "answer_equivalence"),
+    ("6.", "The answer is $6.", True, None, "answer_equivalence"),
     (r"The answer is \boxed{\dfrac{3}{4}}", r"\boxed{0.75}", True, None, "gold_forms"),
     (42, r"\boxed{42}", True, None, "gold_forms"),
     (0.5, r"\boxed{\frac12}", True, None, "gold_forms"),

@@ -109,8 +109,29 @@ TABLE = [
     ("B", None, 4, N, None),
     ("B", b"Answer: B", 4, C, "B"),
     ("B", "<think>Answer: B", 4, N, None),
+    # an answer phrase, then a negation or a reason in the same language
+    ("C", "réponse est C non A", 4, C, "C"),
+    ("B", "Die Antwort ist B, nicht A.", 4, C, "B"),
+    ("C", "La respuesta es C porque A falla", 4, C, "C"),
+    ("A", "The answer is A not B", 4, C, "A"),
+    # a response that opens with the letter and goes on in a language written without spaces
+    ("B", "B。 不是 A", 4, C, "B"),
+    ("B", "B。不是 A", 4, C, "B"),
+    ("B", "B不是 A", 4, C, "B"),
+    ("C", "(C)：因为 A 和 B 都不对", 4, C, "C"),
+    ("B", "A不是，B也不是。", 4, N, None),  # "A is not, nor is B": it opens with a letter it rejects
+    ("D", "D. it can't be A or B", 4, C, "D"),
     # golds
     ("(b)", "Answer: B", 4, C, "B"),
+    # a gold given as the option itself, or as a text that states it
+    ("(D) Alina", "D", 4, C, "D"),
+    ("(A) Cecile", "C", 4, I, "C"),
+    ("C Cecile", "C", 4, C, "C"),
+    ("B. 42 joules", "Answer: B", 4, C, "B"),
+    ("Alina and the answer is\n(C) Cecile", "C", 4, C, "C"),
+    ("Alina and the answer is\nC Cecile", "C", 4, C, "C"),
+    ("A Peter\nCelina bum", "A", 4, C, "A"),
+    ("A bird in the hand", "A", 4, U, None),  # the article, not an option
     (r"\boxed{B}", "Answer: B", 4, C, "B"),
     (1, "Answer: B", 4, C, "B"),  # 0-based index (MMLU-Pro's answer_index)
     ("E", "Answer: B", 4, U, None),  # gold outside the options

@@ -187,3 +187,48 @@ def test_parse_and_extract_never_raise(response, truncated):
         assert (answer is None) == (rule == "none")
         if answer is not None:
             assert answer.strip()
+
+
+@pytest.mark.parametrize(
+    "text,boxes",
+    [
+        (r"$\boxed{(2, 3)} \text{ for part (a) and } \boxed{(4, 1)}$", ["(2, 3)", "(4, 1)"]),
+        (r"\boxed{5} apples and \boxed{7} pears", ["5", "7"]),
+        (r"\boxed{3} and \boxed{-4}", ["3", "-4"]),
+        (r"First $\boxed{4}$, then tripling gives $\boxed{12}$", ["12"]),  # "gives": working, not parts
+        (r"$x=\boxed{3}$ so $x^2 = \boxed{9}$", ["9"]),
+        (r"Step 1 gives $\boxed{4}$, step 2 gives $\boxed{8}$.", ["8"]),
+        (r"\boxed{1} " + "a" * 35 + r" and \boxed{2}", ["2"]),  # too long to be a label
+    ],
+)
+def test_final_boxes_joined_by_part_labels(text, boxes):
+    from cotforge.verifiers.response import final_boxes
+
+    assert final_boxes(text) == boxes
+
+
+def test_final_boxes_join_rule_is_linear_on_long_letter_runs():
+    from cotforge.verifiers.response import _joins_boxes
+
+    # a nested-quantifier regex would backtrack exponentially on a 40-letter run with no match
+    assert _joins_boxes("a" * 39 + "!") is False
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}", r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}"),
+        ("计划的比例为13/28", None),  # a sentence in another script, not a formula
+        ("Ответ 12", None),
+        ("t^2-4t+4", "t^2-4t+4"),
+    ],
+)
+def test_bare_formula_matrices_and_other_scripts(text, expected):
+    from cotforge.verifiers.response import bare_formula
+
+    assert bare_formula(text) == expected
+
+
+def test_a_bold_label_before_a_colon_is_not_the_answer():
+    assert extract_with_source("**结论**：总共有99颗弹珠。")[1] != "bold"
+    assert extract_with_source("So there are **73** ways.") == ("73", "bold")

@@ -48,7 +48,10 @@ _LETTER = r"(?-i:([A-J]))"  # capitals only, even inside case-insensitive patter
 # After a bare letter: end, punctuation, or whitespace not followed by a lowercase word (which
 # would make "A" an article and "I" a pronoun) - except a word that opens a reason ("the answer is
 # A because ..."): neither the article nor the pronoun is ever followed by one of these.
-_REASON_WORDS = r"(?:because|since|as|given|due|which|hence|thus|so|therefore|but|though|although|while|whereas)\b"
+_REASON_WORDS = (
+    r"(?:because|since|as|given|due|which|hence|thus|so|therefore|but|though|although|while|whereas|"
+    r"not|non|nicht|pas|no|nein|nie|porque|parce|weil|perch[ée])\b"
+)
 # (or a CJK character: "答えはBです", "选B因为")
 _AFTER = r"(?=[\s*_`$]*(?:[.,:;!?)\]}。，：；！？）、\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]|$|\n|\s+(?![a-z])|\s+" + _REASON_WORDS + "))"
 # Words of certainty or hedging between the verb and the letter: "the answer is for sure D",
@@ -112,6 +115,15 @@ _OTHER_OPTION_RE = re.compile(r"[(\[][A-J][)\]]")
 _OPTION_LINE_RE = re.compile(r"^[\s*_]*[\[(]?[A-J][\])][\s*_]*\S|^[\s*_]*[A-J][.:][\s*_]+\S")
 
 
+# A response that opens with the letter and then says why, in a language written without spaces:
+# "B。 不是 A", "B不是 A", "C：因为 ...". (In English "D. it can't be A or B" is read as a final line.)
+# ("A不是，..." - "A is not ..." - rejects the letter it opens with.)
+_OPENING_LETTER_RE = re.compile(
+    r"^[\s*_`$>#]*[\[(]?([A-J])[\])]?[\s*_`$]*(?=[。，：；！、\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af])"
+    r"(?!\s*(?:不是|不对|不對|错|錯|不正确|不正確)\s*(?:[，。,.!！;；]|$))"
+)
+
+
 def _letter_from_box(content: str) -> str | None:
     m = _BOXED_LETTER_RE.match(content)
     return m.group(1).upper() if m else None
@@ -157,6 +169,9 @@ def extract_choice(text: str) -> tuple[str | None, str]:
             # crediting the first would pay a model for listing every option).
             return None, "several_letters"
         return letter, rule
+    m = _OPENING_LETTER_RE.match(text)
+    if m is not None:
+        return m.group(1), "opening_letter"
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     if lines:
         last = lines[-1].strip()
@@ -182,9 +197,27 @@ def gold_letter(gold: object, n_options: int) -> str | None:
     text = text.strip()
     boxed = last_boxed(text)
     letter = _letter_from_box(boxed if boxed is not None else text)
+    if letter is None:
+        letter = _gold_option_letter(text)
     if letter is None or LETTERS.index(letter) >= n_options:
         return None
     return letter
+
+
+# A gold given as the option itself: "(D) Alina", "C Cecile", "B. 42 joules", or a text that
+# states it ("... the answer is\n(C) Cecile").
+_GOLD_OPTION_RE = re.compile(r"^[\[(]?([A-J])(?:[\])]|[.:]|(?=\s))\s*\S")
+
+
+def _gold_option_letter(text: str) -> str | None:
+    m = _GOLD_OPTION_RE.match(text)
+    if m is not None and not (m.group(1) in "AI" and re.match(r"^[AI]\s+[a-z]", text)):
+        return m.group(1)
+    letter, rule = extract_choice(text)
+    if letter is not None and rule == "answer_is":
+        return letter
+    m = re.search(r"\banswer\s+is\s*[:：]?\s*\n\s*[\[(]?([A-J])(?:[\])]|[.:]|(?=\s)|$)", text)
+    return m.group(1) if m else None
 
 
 class ChoiceVerifier:

@@ -40,7 +40,7 @@ from typing import Any
 from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.cache import LRU
 from cotforge.verifiers.math_text import (
-    MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, restates_question, too_big_to_evaluate,
+    MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, restates_question, space_out_scripts, too_big_to_evaluate,
 )
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
@@ -56,6 +56,9 @@ _VERDICTS: LRU[Verdict] = LRU(maxsize=200_000)
 _FALLBACK_TAIL_CHARS = 2000
 
 _WORDS_RE = re.compile(r"(?<!\\)\b[A-Za-z]{3,}\b")
+_OTHER_SCRIPT_RE = re.compile(r"[\u00c0-\u024f\u0400-\u04ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+# A plain number in prose: 220, -3.5, 1,000, 13/28, 25% (a fraction or percent stays whole).
+_PROSE_NUMBER_RE = re.compile(r"(?<![\w.])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?(?![\w])")
 
 
 class _DropDisabledTimeoutWarning(logging.Filter):
@@ -127,11 +130,29 @@ def _parse_answer(answer: str, source: str) -> list:
         return _strict_parse(f"$\\boxed{{{answer}}}$")
     # A phrase such as "5 apples" or "x = 3 and y = 4": LaTeX delimiters would turn words into
     # products of symbols, so prose goes to math-verify's own extraction, formulas in $...$.
-    has_words = _WORDS_RE.search(re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", answer)) is not None
+    has_words = _WORDS_RE.search(re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", answer)) is not None or bool(
+        _OTHER_SCRIPT_RE.search(answer)
+    )
     if has_words:
-        answer = drop_punctuation_in_math(answer)
+        answer = space_out_scripts(drop_punctuation_in_math(answer))
+        first = _first_number_of_prose(answer)
+        if first is not None:
+            # "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois": the value follows the
+            # answer phrase; math-verify's own rule would take the last number of the sentence.
+            parsed = _strict_parse(f"${first}$")
+            if parsed:
+                return parsed
     first, second = (answer, f"${answer}$") if has_words else (f"${answer}$", answer)
     return _strict_parse(first) or _strict_parse(second)
+
+
+def _first_number_of_prose(answer: str) -> str | None:
+    """The first number of an answer phrase that is prose with plain numbers only (no math
+    delimiters, commands or equations), else ``None``."""
+    if answer.count("$") > 1 or any(c in answer for c in "\\=^_{}"):  # one "$" is a currency sign
+        return None
+    m = _PROSE_NUMBER_RE.search(answer)
+    return m.group(0).replace(" ", "") if m else None
 
 
 def _numeric_differs(gold_parsed: list, pred: list) -> bool:
@@ -268,7 +289,7 @@ class MathVerifier:
                 return Verdict(Status.NO_ANSWER, 0.0, None, "the last \\boxed{} is empty or unclosed")
             if not self.fallback:
                 return Verdict(Status.NO_ANSWER, 0.0, None, "no boxed, tagged or stated final answer")
-            answer, source = drop_punctuation_in_math(text[-_FALLBACK_TAIL_CHARS:]), "text"
+            answer, source = space_out_scripts(drop_punctuation_in_math(text[-_FALLBACK_TAIL_CHARS:])), "text"
         elif len(answer) > self.max_answer_chars and len(answer) > 4 * len(gold_str):
             return Verdict(
                 Status.INCORRECT, 0.0, answer[:200] + "...",

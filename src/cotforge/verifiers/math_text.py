@@ -16,6 +16,7 @@ __all__ = [
     "gold_problem",
     "prenormalize",
     "restates_question",
+    "space_out_scripts",
     "too_big_to_evaluate",
 ]
 
@@ -140,6 +141,23 @@ def drop_punctuation_in_math(text: str) -> str:
     return _PUNCT_BEFORE_CLOSE_RE.sub(lambda m: f"${m.group(1)}$" if m.group(1) is not None else f"\\({m.group(2)}\\)", text)
 
 
+# Letters of scripts written without spaces around numbers (kana, CJK, Hangul) and full-width
+# punctuation: "比例为13/28" hides the number from math-verify's word-bounded number rule.
+_NO_SPACE_SCRIPT = r"[\u3000-\u303f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]"
+_SCRIPT_NEXT_TO_MATH_RE = re.compile(r"(?<=" + _NO_SPACE_SCRIPT + r")(?=[-+\d$\\(])|(?<=[\d$)}])(?=" + _NO_SPACE_SCRIPT + ")")
+
+
+def space_out_scripts(text: str) -> str:
+    """A space between a CJK/kana/Hangul character and an adjacent number or formula."""
+    if text.isascii():
+        return text
+    return _SCRIPT_NEXT_TO_MATH_RE.sub(" ", text)
+
+
+# 6.02e23, 1e-3, 2.5E+4: scientific notation as a whole answer (math-verify reads "e" as Euler's number).
+_E_NOTATION_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,4})$")
+
+
 def prenormalize(text: str) -> str:
     """Value-preserving clean-up of a gold or an answer before any comparison.
 
@@ -147,7 +165,8 @@ def prenormalize(text: str) -> str:
       them (``$\\frac{2}{7}.$``, ``$(3,4),$``);
     - upright constants become the letters math-verify reads as constants (``\\mathrm{e}`` -> ``e``);
     - a mixed number with a proper fraction becomes the improper fraction (``3 2/5`` -> ``\\frac{17}{5}``);
-    - plain words after a number are a unit and go (``12 days`` -> ``12``).
+    - plain words after a number are a unit and go (``12 days`` -> ``12``);
+    - a number in scientific notation is a power of ten (``6.02e23`` -> ``6.02\\times 10^{23}``).
     """
     s = text.strip()
     for _ in range(3):
@@ -168,6 +187,9 @@ def prenormalize(text: str) -> str:
     m = _WORD_UNIT_RE.match(s)
     if m and not any(w.lower() in _NOT_UNIT_WORDS for w in m.group(2).split()):
         s = m.group(1).strip()
+    m = _E_NOTATION_RE.match(s)
+    if m:
+        s = f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}"
     return s
 
 

@@ -9,8 +9,10 @@ The rules mirror math-verify 0.9's so that the fast path never disagrees with th
 
 - exact rationals (integers, decimals, fractions) that are equal are equal (``025`` = 25,
   ``\\dfrac{1}{2}`` = ``0.5`` = ``1/2``);
-- two different exact rationals are different, unless one was written as a decimal and they are
-  within the 6-decimal rounding math-verify applies to floats, in which case we defer;
+- two different exact rationals are different, unless one was written as a decimal: an answer
+  within a relative 1e-4 of a gold written as a decimal is equal (``3.14159`` = ``3.1416``, ``2`` =
+  ``2.0001``, as the Qwen2.5-Math grader's ``isclose``); otherwise, within math-verify's 6-decimal
+  rounding we defer;
 - a percent sign only matters when values differ (math-verify: ``9\\% == 9``), so we defer then;
 - trailing units in ``\\text{}`` / ``\\mbox{}`` and degree marks are dropped before comparing.
 
@@ -133,6 +135,9 @@ def normalize_answer(answer: object, *, strip_assignment: bool = True) -> Normal
 
 # math-verify rounds floats to 6 decimals; a gap wider than this is a difference whatever the rounding.
 _FLOAT_GAP = Fraction(2, 10**6)
+# A decimal within this relative distance of the other value is that value written to another
+# precision (the Qwen2.5-Math and SkyThought graders' ``isclose(rel_tol=1e-4)``).
+_RELATIVE_TOLERANCE = Fraction(1, 10**4)
 
 
 def fast_compare(gold: object, answer: object) -> bool | None:
@@ -149,6 +154,10 @@ def fast_compare(gold: object, answer: object) -> bool | None:
         if g.percent != a.percent:
             return None  # 50% vs 0.5: let math-verify apply its percent rules
         if g.is_decimal or a.is_decimal:
+            if g.is_decimal and g.value != 0 and abs(g.value - a.value) <= _RELATIVE_TOLERANCE * abs(g.value):
+                # 3.14159 for 3.1416, 2 for 2.0001: the gold is itself a rounded decimal. (An exact
+                # gold is not: 9999.857 is not 10{,}000, nor 0.3333 1/3.)
+                return True
             return False if abs(g.value - a.value) > _FLOAT_GAP else None
         return False
     same = structural_compare(prepare(gold), prepare(answer))

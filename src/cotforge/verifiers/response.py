@@ -202,6 +202,24 @@ def last_boxed(text: str) -> str | None:
 _BOX_JOIN_RE = re.compile(
     r"^(?:[\s$,;]|\\[(),;:! ]|\\q?quad|\\text\{\s*(?:and|or|,)?\s*\}|\b(?:and|or)\b|[A-Za-z](?:_\{?\w+\}?)?\s*=)*$"
 )
+# Or a few plain words around an "and"/"or"/comma that label the parts ("\text{ for part (a) and }",
+# "papers and"), as long as none of them carries the working on ("so", "gives", "then", "=").
+_BOX_LABEL_JOIN_RE = re.compile(r"^(?:[\s$,;()]|\\text\s*\{[^{}]*\}|\\q?quad|[A-Za-z]++)*$")
+_BOX_JOIN_CONJ_RE = re.compile(r",|\b(?:and|or)\b")
+_BOX_JOIN_STOP_RE = re.compile(
+    r"\b(?:so|thus|hence|therefore|then|gives?|get|gets|got|yields?|is|are|was|were|be|becomes?|equals?|means?|"
+    r"check|checking|verify|final|answer|but|not|step|since|because|which|if|when)\b",
+    re.IGNORECASE,
+)
+
+
+def _joins_boxes(between: str) -> bool:
+    """Whether the text between two boxes leaves them parts of one answer."""
+    if len(between) > 40:
+        return False
+    if _BOX_JOIN_RE.match(between):
+        return True
+    return bool(_BOX_LABEL_JOIN_RE.match(between) and _BOX_JOIN_CONJ_RE.search(between) and not _BOX_JOIN_STOP_RE.search(between))
 
 
 def final_boxes(text: str) -> list[str]:
@@ -220,7 +238,7 @@ def final_boxes(text: str) -> list[str]:
     group = [spans[-1]]
     for prev in reversed(spans[:-1]):
         between = text[prev[1] : group[0][0]]
-        if not prev[2] or len(between) > 40 or not _BOX_JOIN_RE.match(between):
+        if not prev[2] or not _joins_boxes(between):
             break
         group.insert(0, prev)
     out: list[str] = []
@@ -370,7 +388,12 @@ def extract_with_source(text: str) -> tuple[str | None, str]:
     # Bold: only near the end, where models put the result ("So there are **73** ways."); a
     # bold heading earlier in a long derivation is not an answer.
     tail_lines = [ln for ln in text.rstrip().splitlines() if ln.strip()][-_BOLD_MAX_LINES_FROM_END:]
-    bold = [m for m in _BOLD_RE.finditer("\n".join(tail_lines)) if not _BOLD_LABEL_RE.search(m.group(1).strip())]
+    tail = "\n".join(tail_lines)
+    bold = [
+        m for m in _BOLD_RE.finditer(tail)
+        # "**Conclusion**: ...", "**结论**：..." - a bold word before a colon labels what follows
+        if not _BOLD_LABEL_RE.search(m.group(1).strip()) and not re.match(r"\s*[:：]", tail[m.end():])
+    ]
     if bold:
         ans = clean_answer(bold[-1].group(1))
         if ans:
@@ -419,6 +442,8 @@ def _stated_after_boxes(text: str) -> tuple[str, str] | None:
 _BARE_MAX_CHARS = 80
 _PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _ONE_WORD_RE = re.compile(r"[A-Za-z]{1,20}")
+# Letters of other scripts (accented Latin, Cyrillic, kana, CJK, Hangul): words of a sentence.
+_NON_LATIN_PROSE_RE = re.compile(r"[\u00c0-\u024f\u0400-\u04ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _FUNCTION_WORDS = frozenset("sin cos tan cot sec csc log ln exp lim max min gcd lcm mod det arcsin arccos arctan sinh cosh tanh".split())
 
 
@@ -434,7 +459,10 @@ def bare_formula(text: str) -> str | None:
     if not cleaned:
         return None
     outside_text = re.sub(r"\\(?:text|textbf|mathrm|mbox|operatorname|mathbf|textit)\s*\{[^{}]*\}", " ", cleaned)
+    outside_text = re.sub(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}", " ", outside_text)  # \begin{pmatrix}
     outside_text = re.sub(r"\\[A-Za-z]+", " ", outside_text)
+    if _NON_LATIN_PROSE_RE.search(outside_text):  # "计划的比例为13/28" is a sentence, not a formula
+        return None
     words = [w for w in _PROSE_WORD_RE.findall(outside_text) if w.lower() not in _FUNCTION_WORDS]
     if words and not _ONE_WORD_RE.fullmatch(cleaned):  # a one-word response ("even") is its answer
         return None
