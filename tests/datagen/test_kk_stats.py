@@ -62,3 +62,45 @@ def test_logic_rl_warning_names_only_unreadable_role_words(tmp_path, args, named
     card = (out / "README.md").read_text()
     section = card.split("## Logic-RL's reward cannot grade these role words", 1)[1].split("\n## ", 1)[0]
     assert named in section and not_named not in section
+
+
+def _table(keys):
+    import pyarrow as pa
+
+    n = len(keys)
+    return pa.table({
+        "n_people": pa.array([3] * n, pa.int16()), "n_degenerate": pa.array([i % 2 for i in range(n)], pa.int16()),
+        "solution": [[True, False, i % 3 == 0] for i in range(n)],
+        "statements": ["(('not', ('lying', 1)), ('telling-truth', 0), ('and', ('lying', 0), ('lying', 1)))"] * n,
+        "logic_key": keys, "cot": ["a b"] * n,
+    })
+
+
+@pytest.mark.parametrize("keys", [
+    [f"kk3-{i % 700:032x}" for i in range(2500)],              # cotforge's form: packed digests
+    [f"kk3-{i % 700:032x}" for i in range(2400)] + ["odd"] * 100,  # another form in a later row group
+    [f"kk{3 + i % 2}-{i % 700:032x}" for i in range(2500)],    # two prefixes
+    [f"kk3-{i % 700:032X}" for i in range(2500)],              # upper-case hex is not cotforge's
+])
+def test_split_counts_are_exact(tmp_path, keys):
+    from cotforge.datagen.kk.stats import split_counts
+
+    f = tmp_path / "s.parquet"
+    pq.write_table(_table(keys), f, row_group_size=1000)
+    c = split_counts([f], len(keys))
+    assert c["distinct"] == len(set(keys))
+    assert c["people"] == 3 * len(keys) and c["degenerate"] == len(keys) // 2
+    assert c["knights"] == len(keys) + sum(1 for i in range(len(keys)) if i % 3 == 0) and c["cells"] == 3 * len(keys)
+    assert c["ops"]["not"] == c["ops"]["and"] == c["ops"]["is a knight (leaf)"] == len(keys)
+    assert c["ops"]["is a knave (leaf)"] == 3 * len(keys) and c["ops"]["or"] == 0
+    assert c["spaces"] == len(keys)
+
+
+def test_row_texts_match_the_render_functions():
+    from cotforge.datagen.kk.render import role_pair_from_words, solution_text, solution_text_format
+
+    for n, opts in ((3, KKOptions()), (7, KKOptions(role_pair="saint/sinner"))):
+        for r in KKSplitSource(n, "test", 20, 1, opts).rows():
+            roles = role_pair_from_words(r["knight_knave"])
+            assert r["solution_text"] == solution_text(r["names"], roles, r["solution"])
+            assert r["solution_text_format"] == r["answer"] == solution_text_format(r["names"], roles, r["solution"])

@@ -54,7 +54,10 @@ def test_public_style_build_uses_exactly_the_public_wording(tmp_path):
     counts, sentences = template_hits(rows, PUBLIC_TEMPLATES, PUBLIC_COMMON_NAMES)
     assert sum(counts) == sentences == 560 and min(counts) > 0
     assert {n for r in rows for n in r["names"]} <= set(PUBLIC_COMMON_NAMES)
-    assert "--style public" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "--style public" in card
+    assert "no third-party text" not in card  # the license section credits the public generator's wording
+    assert "are those of the public K&K generator" in " ".join(card.split())
     for r in rows[:10]:
         roles = role_pair_from_words(r["knight_knave"])
         contents = render_statements(parse_statements(r["statements"]), r["names"], roles)

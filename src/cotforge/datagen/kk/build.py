@@ -151,7 +151,10 @@ def build_kk(
                                   exclude_keys=dedup_keys(test_files, cfg.dedup, n), **common)
         train = writer.write_split(config, "train", train_src, on_rows=tick(f"{config} train", plan.train))
         train_files = [out / s.path for s in train.shards]
+        if not cfg.perturbations:
+            continue
         # perturbed logic must be new to the size: not in train or test, nor any other perturbation
+        # (read only when needed: a million-row split's keys as a Python set are 100+ MB)
         forbidden = set(column_values(test_files + train_files, "logic_key")) | excluded
         splits = [("test", test_files, plan.test)] + ([("train", train_files, plan.train)] if cfg.perturb_train else [])
         for split, files, count in splits:

@@ -255,13 +255,18 @@ def capitalise(text: str) -> str:
 
 
 def sentence(template: int, name: str, content: str, style: str = "cotforge") -> str:
-    return _POSITIONAL[style][template].format(name, content, capitalise(content))
+    text = _POSITIONAL[style][template]
+    # only the quoted phrasings start with the statement ("{2}"): capitalise just for those
+    return text.format(name, content, capitalise(content) if _CAPITAL[style][template] else "")
 
 
 _POSITIONAL = {
     style: tuple(t.replace("{name}", "{0}").replace("{content}", "{1}").replace("{Content}", "{2}") for t in templates)
     for style, templates in STYLE_TEMPLATES.items()
 }
+
+
+_CAPITAL = {style: tuple("{2}" in t for t in templates) for style, templates in _POSITIONAL.items()}
 
 
 def join_names(items: Sequence[str]) -> str:
@@ -287,10 +292,13 @@ def question(roles: RolePair) -> str:
 
 def render_quiz(layout: Layout, contents: Sequence[str]) -> str:
     """The quiz text; ``contents[p]`` is person p's rendered statement."""
-    parts = [preamble(layout.roles, layout.names)]
+    names, templates, roles = layout.names, layout.templates, layout.roles
+    positional, capital = _POSITIONAL[layout.style], _CAPITAL[layout.style]
+    parts = [preamble(roles, names)]
     for p in layout.order:
-        parts.append(sentence(layout.templates[p], layout.names[p], contents[p], layout.style))
-    parts.append(question(layout.roles))
+        t, content = templates[p], contents[p]
+        parts.append(positional[t].format(names[p], content, capitalise(content) if capital[t] else ""))
+    parts.append(question(roles))
     return " ".join(parts)
 
 

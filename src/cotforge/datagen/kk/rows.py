@@ -7,8 +7,8 @@ from typing import Sequence
 
 from cotforge.datagen.kk.cot import narrate, search_tuples
 from cotforge.datagen.kk.prompts import chat_prompt
-from cotforge.datagen.kk.render import Layout, render_quiz, render_statements, solution_text, solution_text_format
-from cotforge.datagen.kk.solver import assignment_bools, full_mask
+from cotforge.datagen.kk.render import Layout, join_names, render_quiz, render_statements
+from cotforge.datagen.kk.solver import full_mask
 from cotforge.datagen.kk.statements import format_statements
 
 
@@ -35,9 +35,11 @@ def build_row(
     names, roles = layout.names, layout.roles
     claims = render_statements(statements, names, roles)
     quiz = render_quiz(layout, claims)
-    solution = assignment_bools(assignment, n)
-    text = solution_text(names, roles, solution)
-    answer = solution_text_format(names, roles, solution)
+    solution = [assignment >> p & 1 == 1 for p in range(n)]
+    # solution_text and solution_text_format from one list of clauses (the row builder's hot path)
+    said = [f"{name} is {roles.a_knight if s else roles.a_knave}" for name, s in zip(names, solution)]
+    text = join_names(said) + "."
+    answer = "\n".join([f"({i}) {c}" for i, c in enumerate(said, 1)])
     tape = search_tuples(statements, tables, n)
     head, steps, foot, cot = narrate(tape, names, roles, claims, f"Therefore, {text}")
     stmts = format_statements(statements)
@@ -46,7 +48,7 @@ def build_row(
         "quiz": quiz,
         "names": list(names),
         "knight_knave": roles.words(),
-        "solution": list(solution),
+        "solution": solution,
         "solution_text": text,
         "solution_text_format": answer,
         "cot_head": head,

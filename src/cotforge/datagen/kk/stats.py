@@ -1,4 +1,5 @@
-"""Statistics of a built K&K dataset for its card, computed with DuckDB over the shards.
+"""Statistics of a built K&K dataset for its card, computed over the shards a row group
+at a time (pyarrow and numpy; memory stays flat at millions of rows).
 
 Besides counts, each split gets the *shape* of its statements (share of statements whose root is
 a bare leaf, a ``not``, ..., and share that mention their own speaker), from its first
@@ -25,11 +26,6 @@ ROOTS = ("leaf", "not", "and", "or", "->", "<=>")
 #: Operators as they appear in the public tuple encoding of ``statements``.
 OPERATORS = {"not": "'not'", "and": "'and'", "or": "'or'", "->": "'->'", "<=>": "'<=>'",
              "is a knight (leaf)": "'telling-truth'", "is a knave (leaf)": "'lying'"}
-
-
-def _count_sql(token: str) -> str:
-    lit = token.replace("'", "''")
-    return f"sum((length(statements) - length(replace(statements, '{lit}', ''))) // {len(token)})"
 
 
 def shape(statement_sets) -> dict[str, Any]:
@@ -141,64 +137,120 @@ def reference_shape(n_people: int, cfg) -> dict[str, Any]:
     return out
 
 
-def mean_words(files: list[Path], column: str, rows: int) -> float:
-    """Mean of (spaces + 1) over a text column, read a row group at a time (memory stays flat).
-
-    Spaces are counted as bytes of the UTF-8 data buffer (a space is never part of a multi-byte
-    character): DuckDB's length/replace spelling copied every CoT and was a third of the
-    statistics' time, pyarrow's substring search half of that."""
+def _count_byte(chunk, byte: int) -> int:
+    """Occurrences of one byte in a string array's UTF-8 data (an ASCII byte is never part of a
+    multi-byte character, so this counts characters)."""
     import numpy as np
+
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return int(np.count_nonzero(data == byte))
+
+
+def _row_groups(files: list[Path], columns: list[str]):
     import pyarrow.parquet as pq
 
-    spaces = 0
     for f in files:
         with pq.ParquetFile(f) as pf:
             for g in range(pf.num_row_groups):
-                for chunk in pf.read_row_group(g, columns=[column]).column(0).chunks:
-                    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
-                    data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-                    spaces += int(np.count_nonzero(data == 32))
+                yield pf.read_row_group(g, columns=columns)
+
+
+def mean_words(files: list[Path], column: str, rows: int) -> float:
+    """Mean of (spaces + 1) over a text column, read a row group at a time (memory stays flat)."""
+    spaces = sum(_count_byte(c, 32) for t in _row_groups(files, [column]) for c in t.column(0).chunks)
     return (spaces + rows) / rows if rows else 0.0
+
+
+_HEX = None
+
+
+def _key_digests(chunk):
+    """The logic keys of a string array as fixed-width digests for exact distinct counting: the
+    32 hex digits after the shared ``kk<n>-`` prefix packed into 16 bytes each (16 MB at a million
+    rows, where a set of the strings costs 100+ MB). None if the keys are not all of that form."""
+    import numpy as np
+
+    global _HEX
+    if _HEX is None:
+        _HEX = np.full(256, 255, dtype=np.uint8)
+        for i, ch in enumerate(b"0123456789abcdef"):
+            _HEX[ch] = i
+    if chunk.null_count:
+        return None
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+    widths = np.diff(offsets)
+    if not len(widths) or (widths != widths[0]).any() or widths[0] < 33:
+        return None
+    width = int(widths[0])
+    data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, width)
+    prefix, digits = data[:, : width - 32], _HEX[data[:, width - 32 :]]
+    if (digits == 255).any() or (prefix != prefix[0]).any():
+        return None
+    packed = (digits[:, 0::2] << 4) | digits[:, 1::2]
+    return bytes(prefix[0]), np.ascontiguousarray(packed).view("V16").ravel()
+
+
+def split_counts(files: list[Path], rows: int) -> dict[str, Any]:
+    """Counts over every row of a split, one row group at a time with pyarrow (memory stays flat;
+    DuckDB's connection and queries cost more than these passes at the sizes people build)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    people = degenerate = knights = cells = spaces = 0
+    ops = dict.fromkeys(OPERATORS, 0)
+    digests: list = []
+    prefixes: set[bytes] = set()
+    packable = True
+    for t in _row_groups(files, ["n_people", "n_degenerate", "solution", "statements", "logic_key", "cot"]):
+        people += pc.sum(t.column("n_people")).as_py() or 0
+        degenerate += pc.sum(t.column("n_degenerate")).as_py() or 0
+        flat = pc.list_flatten(t.column("solution"))
+        knights += pc.sum(pc.cast(flat, "int64")).as_py() or 0
+        cells += len(flat)
+        statements = t.column("statements")
+        for name, token in OPERATORS.items():
+            ops[name] += pc.sum(pc.count_substring(statements, token)).as_py() or 0
+        spaces += sum(_count_byte(c, 32) for c in t.column("cot").chunks)
+        for chunk in t.column("logic_key").chunks if packable else ():
+            packed = _key_digests(chunk)
+            if packed is None:
+                packable, digests = False, []
+                break
+            prefixes.add(packed[0])
+            digests.append(packed[1])
+    if packable and len(prefixes) <= 1:
+        distinct = len(np.unique(np.concatenate(digests))) if digests else 0
+    else:  # keys not of cotforge's form: count the strings themselves (a second, slower pass)
+        distinct = len({k for t in _row_groups(files, ["logic_key"]) for k in t.column(0).to_pylist()})
+    return {"people": people, "degenerate": degenerate, "knights": knights, "cells": cells, "ops": ops,
+            "spaces": spaces, "distinct": distinct}
 
 
 def kk_stats(root: str | Path, splits: dict[str, list[ShardInfo]], cfg=None, plans=()) -> dict[str, Any]:
     """Per ``config/split``: rows, people, operator histogram, knight share, degenerate statements,
     CoT length, how many logical identities it holds, and the statements' shape; under
     ``reference/<n>ppl``, the dedup-free grammar's shape for crowded sizes (logic dedup only)."""
-    import duckdb
-
     root = Path(root)
-    # One thread and a memory cap: statistics of a million-row build must not raise the build's peak
-    # memory (DuckDB's defaults use every core and most of the machine's RAM for buffers).
-    con = duckdb.connect(config={"threads": 1, "memory_limit": "64MB", "preserve_insertion_order": False})
     out: dict[str, Any] = {}
     for key, shards in sorted(splits.items()):
-        files = "[" + ", ".join("'" + str(root / s.path).replace("'", "''") + "'" for s in shards) + "]"
-        src = f"read_parquet({files})"
         rows = sum(s.rows for s in shards)
         if rows == 0:
             out[key] = {"rows": 0}
             continue
-        op_cols = ", ".join(_count_sql(tok) for tok in OPERATORS.values())
-        (n_people, statements, degenerate, distinct_keys, *ops) = con.execute(
-            f"SELECT avg(n_people), sum(n_people), sum(n_degenerate), count(DISTINCT logic_key), "
-            f"{op_cols} FROM {src}"
-        ).fetchall()[0]
-        cot_words = mean_words([root / s.path for s in shards], "cot", rows)
-        knights = con.execute(
-            f"SELECT avg(CAST(s AS DOUBLE)) FROM (SELECT unnest(solution) AS s FROM {src})"
-        ).fetchall()[0][0]
+        files = [root / s.path for s in shards]
+        c = split_counts(files, rows)
         out[key] = {
             "rows": rows,
-            "mean_people": float(n_people),
-            "statements": int(statements),
-            "operators": {name: int(v or 0) for name, v in zip(OPERATORS, ops)},
-            "knight_share": float(knights),
-            "degenerate_statements": int(degenerate),
-            "degenerate_share": float(degenerate) / float(statements) if statements else 0.0,
-            "distinct_logic": int(distinct_keys),
-            "mean_cot_words": float(cot_words or 0),
-            "shape": split_shape([root / s.path for s in shards]),
+            "mean_people": c["people"] / rows,
+            "statements": int(c["people"]),
+            "operators": {name: int(v) for name, v in c["ops"].items()},
+            "knight_share": c["knights"] / c["cells"] if c["cells"] else 0.0,
+            "degenerate_statements": int(c["degenerate"]),
+            "degenerate_share": c["degenerate"] / c["people"] if c["people"] else 0.0,
+            "distinct_logic": int(c["distinct"]),
+            "mean_cot_words": (c["spaces"] + rows) / rows,
+            "shape": split_shape(files),
         }
     if cfg is not None and cfg.dedup == "logic":
         for plan in plans:
