@@ -15,6 +15,7 @@ per benchmark the data hash, prompt template hash, sampling parameters and verif
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import deque
@@ -236,6 +237,11 @@ def model_record(model: str, backend: str, options: dict[str, Any]) -> dict[str,
 
 
 def library_versions() -> dict[str, str | None]:
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)  # reading package metadata costs ~30 ms; a process's libraries do not change under it
+def _library_versions() -> dict[str, str | None]:
     from importlib import metadata
 
     out = {}

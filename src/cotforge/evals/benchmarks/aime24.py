@@ -20,6 +20,8 @@ class AIME24(Benchmark):
     shared_path = "aime24/test.jsonl"
     hub_hint = "HuggingFaceH4/aime_2024"
     breakdowns = ("contest",)
+    #: Without a preset: greedy, 8,192 new tokens (competition solutions run longer than MATH ones).
+    default_sampling = {"max_tokens": 8192}
     equivalence_wrap = ("\\boxed{", "}")
 
     def make_item(self, row: dict[str, Any], index: int, prompt: PromptTemplate) -> Item:

@@ -17,6 +17,8 @@ class AIME25(Benchmark):
     shared_path = "aime25/test.jsonl"
     hub_hint = "MathArena/aime_2025"
     breakdowns = ("contest",)
+    #: Without a preset: greedy, 8,192 new tokens (competition solutions run longer than MATH ones).
+    default_sampling = {"max_tokens": 8192}
     equivalence_wrap = ("\\boxed{", "}")
 
     def make_item(self, row: dict[str, Any], index: int, prompt: PromptTemplate) -> Item:

@@ -43,6 +43,8 @@ class GPQADiamond(Benchmark):
     shared_path = "gpqa_diamond/gpqa_diamond.zip"
     hub_hint = "Idavidrein/gpqa"
     breakdowns = ("domain",)
+    #: Without a preset: greedy, 4,096 new tokens.
+    default_sampling = {"max_tokens": 4096}
 
     def read_rows(self, path: Path) -> list[dict[str, Any]]:
         if path.suffix == ".zip":

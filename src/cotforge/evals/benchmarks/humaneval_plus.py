@@ -66,6 +66,8 @@ class HumanEvalPlus(Benchmark):
     shared_path = "humaneval/HumanEval.jsonl.gz"
     hub_hint = "evalplus/humanevalplus"
     majority = False
+    #: Without a preset: greedy, 1,024 new tokens (one function).
+    default_sampling = {"max_tokens": 1024}
 
     def make_item(self, row: dict[str, Any], index: int, prompt: PromptTemplate) -> Item:
         plus = "plus_input" in row or "base_input" in row

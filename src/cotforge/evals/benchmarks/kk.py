@@ -24,6 +24,9 @@ class KK(Benchmark):
     default_prompt = "kk_r1"
     shared_path = "kk/kk_test_3to7ppl.jsonl"
     breakdowns = ("people",)
+    #: Without a preset: greedy, 4,096 new tokens, stopping after ``</answer>`` (kept in the text), as the
+    #: warm-up recipe samples its K&K traces.
+    default_sampling = {"max_tokens": 4096, "stop": ["</answer>"], "include_stop": True}
 
     def _split_files(self, path: Path) -> list[Path]:
         from cotforge.store import layout

@@ -17,6 +17,8 @@ class Math500(Benchmark):
     shared_path = "math500/test.jsonl"
     hub_hint = "HuggingFaceH4/MATH-500"
     breakdowns = ("level", "subject")
+    #: Without a preset: greedy, 4,096 new tokens (a MATH solution rarely needs more without long CoT).
+    default_sampling = {"max_tokens": 4096}
     equivalence_wrap = ("\\boxed{", "}")
 
     def make_item(self, row: dict[str, Any], index: int, prompt: PromptTemplate) -> Item:

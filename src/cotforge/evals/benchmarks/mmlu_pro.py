@@ -37,6 +37,8 @@ class MMLUPro(Benchmark):
     shared_path = "mmlu_pro/test-00000-of-00001.parquet"
     hub_hint = "TIGER-Lab/MMLU-Pro"
     breakdowns = ("category",)
+    #: Without a preset: greedy, 2,048 new tokens (a chain of thought for one option letter).
+    default_sampling = {"max_tokens": 2048}
 
     def __init__(self) -> None:
         self._shots: dict[str, list[dict[str, Any]]] | None = None

@@ -21,6 +21,8 @@ class TheoremQA(Benchmark):
     shared_path = "theoremqa/theoremqa_test.json"
     hub_hint = "TIGER-Lab/TheoremQA"
     breakdowns = ("answer_type", "field", "has_picture")
+    #: Without a preset: greedy, 4,096 new tokens.
+    default_sampling = {"max_tokens": 4096}
     equivalence_wrap = ("\\boxed{", "}")
 
     def make_item(self, row: dict[str, Any], index: int, prompt: PromptTemplate) -> Item:
