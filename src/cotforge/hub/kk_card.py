@@ -102,6 +102,7 @@ def render_kk_card(manifest: dict[str, Any], *, plans: list[dict[str, Any]], cfg
         "kk.md.j2", manifest, meta=META, splits=splits, plans=plans, fields=FIELDS, totals=totals, config=cfg,
         exclude=manifest["build_config"].get("exclude_record"), command=cfg.command("OUT", placeholders),
         combined=[c["config_name"] for c in combined], first=first, references=references,
+        combined_split=combined[0]["data_files"][0]["split"] if combined else None,
         logic_rl_warning=logic_rl_unreadable(cfg.role_pair, cfg.perturbations),
         logic_rl_unread=_unread_role_words(cfg),
         logical=[k for k in cfg.perturbations if k in ("statement", "leaf")],
