@@ -18,6 +18,7 @@ def test_parse_set_values():
 def test_apply_overrides_nested_and_conflicts():
     cfg = apply_overrides({"args": {"a": 1}, "model": "m"}, ["args.b=2", "data.path=x"])
     assert cfg == {"args": {"a": 1, "b": 2}, "model": "m", "data": {"path": "x"}}
+    assert apply_overrides({"data": "f.jsonl"}, ["data.limit=5"])["data"] == {"path": "f.jsonl", "limit": 5}
     with pytest.raises(UsageError, match="not a mapping"):
         apply_overrides({"model": "m"}, ["model.x=1"])
 

@@ -154,3 +154,35 @@ def test_rebalanced_batch_recomputes_advantages_and_token_count(tiny_model_dir, 
             assert torch.allclose(out["advantages"][4 * g: 4 * g + 4][kg], rg[kg] - rg[kg].mean())
         assert (out["advantages"][4 * g: 4 * g + 4][~kg] == 0).all()
     assert out["num_items_in_batch"].item() == out["completion_mask"].sum().item()
+
+
+def _fused_temperature(model):
+    """The temperature bound in TRL's fused-head closure (the value the training log-probs divide by)."""
+    f = model.forward.__func__
+    return f.__closure__[f.__code__.co_freevars.index("temperature")].cell_contents
+
+
+def test_schedule_through_train_moves_sampling_and_logprob_temperature(tiny_model_dir, tmp_path):
+    """A real ``trainer.train()``: each step's generate call and its loss see the same annealed temperature."""
+    trainer, _ = make_grpo_trainer(tiny_model_dir, tmp_path, Recorder(),
+                                   temperature_schedule={"start": 1.0, "end": 0.6, "fraction": 0.5})
+    trainer.args.max_steps = 4
+    sampled, scored = [], []
+    generate, compute_loss = trainer.model.generate, trainer._compute_loss
+
+    def spy_generate(*a, generation_config=None, **kw):
+        sampled.append(generation_config.temperature)
+        return generate(*a, generation_config=generation_config, **kw)
+
+    def spy_loss(model, inputs):
+        scored.append(_fused_temperature(trainer.model))
+        return compute_loss(model, inputs)
+
+    trainer.model.generate, trainer._compute_loss = spy_generate, spy_loss
+    trainer.train()
+    want = [annealed_temperature(s, 4, start=1.0, end=0.6, fraction=0.5) for s in range(4)]
+    assert want == pytest.approx([1.0, 0.8, 0.6, 0.6])
+    assert sampled == pytest.approx(want)
+    assert scored == pytest.approx(want)
+    logged = [h["temperature"] for h in trainer.state.log_history if "temperature" in h]
+    assert logged == pytest.approx(want)

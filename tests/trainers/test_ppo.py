@@ -38,6 +38,79 @@ def test_two_gamma_returns_and_advantages_by_hand():
     assert not torch.allclose(same, ret)
 
 
+def test_recipe_gammas_with_kl_by_hand():
+    """The study's setting: cosine reward (gamma 1.0) on the last token, repetition penalty (gamma 0.999)
+    on its tokens, the KL penalty (gamma 1) on every token; lambda 1, so advantage = return - value."""
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0]])
+    cosine = last_token_rewards([1.5], mask.long())
+    repetition = torch.tensor([[0.0, 0.0, -0.05, -0.05]])
+    kl = torch.tensor([[-0.01, 0.02, 0.0, -0.03]])  # -kl_coef * (log pi - log pi_ref), per token
+    values = torch.tensor([[1.0, 1.2, 1.4, 1.6]])
+    adv, ret = gae_advantages({"correctness": cosine, "repetition": repetition, "kl": kl},
+                              {"correctness": 1.0, "repetition": 0.999, "kl": 1.0}, values, mask)
+    rep = [-0.05 * 0.999 ** 2 - 0.05 * 0.999 ** 3, -0.05 * 0.999 - 0.05 * 0.999 ** 2, -0.05 - 0.05 * 0.999, -0.05]
+    kls = [-0.02, -0.01, -0.03, -0.03]  # undiscounted suffix sums of kl
+    want = [1.5 + r + k for r, k in zip(rep, kls)]
+    assert ret[0].tolist() == pytest.approx(want, abs=1e-7)
+    assert adv[0].tolist() == pytest.approx([w - v for w, v in zip(want, values[0].tolist())], abs=1e-6)
+
+
+def test_critic_learns_the_return(tiny_model_dir):
+    """Value head learning: with a constant reward 1 on the last token (gamma 1, no KL) every token's return
+    is 1; the critic's value loss on fresh rollouts falls as it is trained, the policy's update is real."""
+    import copy
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cotforge.testing.tiny_model import tiny_prompt
+    from cotforge.trainers.ppo import PPOSettings, ppo_step, value_model
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    policy = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ref = copy.deepcopy(policy).eval().requires_grad_(False)
+    critic = value_model(str(tiny_model_dir))
+    s = PPOSettings(critic_learning_rate=3e-3, learning_rate=1e-4, kl_coef=0.0, prompts_per_step=2,
+                    samples_per_prompt=2, max_new_tokens=8)
+    opt_a = torch.optim.AdamW(policy.parameters(), lr=s.learning_rate)
+    opt_c = torch.optim.AdamW(critic.parameters(), lr=s.critic_learning_rate)
+    one = ("one", "sequence", (lambda completions=None, **kw: [1.0] * len(completions), 1.0), 1.0)
+    rows = [{"prompt": tiny_prompt(a, 2)} for a in range(2)]
+    before = [p.detach().clone() for p in policy.parameters()]
+    losses = [ppo_step(policy, ref, critic, opt_a, opt_c, tok, rows, [one], s, "cpu")["value_loss"] for _ in range(8)]
+    assert losses[0] == pytest.approx(0.5)  # zero-initialised head: 0.5 * (1 - 0)^2 on every token
+    assert losses[-1] < 0.1 * losses[0]
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.parameters()))
+
+
+def test_left_padded_rows_score_as_sampled(tmp_path):
+    """A left-padded row (batched generation pads prompts on the left) gets the log-probs and values of
+    the same row alone: positions start at its first real token. GPT-2 has absolute positions, so a
+    forward that numbered the padding would differ (RoPE models hide it: a shift keeps relative positions)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from cotforge.trainers.ppo import token_logprobs, value_model
+
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=1, n_head=2, bos_token_id=1, eos_token_id=2)
+    GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "gpt2")
+    model = GPT2LMHeadModel.from_pretrained(tmp_path / "gpt2").eval()
+    critic = value_model(str(tmp_path / "gpt2")).eval()
+    torch.nn.init.normal_(critic.head.weight)
+    ids = torch.tensor([[5, 9, 14, 30, 41, 7]])
+    padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), ids], dim=1)
+    mask = torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.ones_like(ids)], dim=1)
+    with torch.no_grad():
+        alone = token_logprobs(model, ids, torch.ones_like(ids), 3, 0.7)
+        left = token_logprobs(model, padded, mask, 3, 0.7)
+        v_alone, v_left = critic(ids, torch.ones_like(ids)), critic(padded, mask)[:, 3:]
+        naive = torch.log_softmax(model(input_ids=padded, attention_mask=mask).logits[:, -4:-1] / 0.7, -1)
+    assert torch.allclose(alone, left, atol=1e-5)
+    assert torch.allclose(v_alone, v_left, atol=1e-5)
+    naive = naive.gather(-1, padded[:, -3:].unsqueeze(-1)).squeeze(-1)
+    assert not torch.allclose(alone, naive, atol=1e-3)  # the numbering matters for this model
+
+
 def _rl_rows(path, n=6):
     from cotforge.testing.tiny_model import tiny_prompt
 

@@ -28,6 +28,8 @@ def test_labels_masked_on_prompt_tokens(tiny_model_dir, sft_jsonl, tmp_path):
     row = trainer.train_dataset[0]
     first = json.loads(sft_jsonl.read_text().splitlines()[0])["messages"]
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert "generation" not in tok.chat_template.replace("add_generation_prompt", "")  # no {% generation %} markers
+    assert trainer.args.completion_only_loss and not trainer.args.assistant_only_loss
     prompt_text = tok.apply_chat_template(first[:1], tokenize=False, add_generation_prompt=True)
     plen = len(tok(prompt_text, add_special_tokens=False)["input_ids"])
     labels = row["labels"]

@@ -69,6 +69,8 @@ def apply_overrides(cfg: Mapping[str, Any], items: Iterable[str]) -> dict[str, A
             nxt = node.get(k)
             if nxt is None:
                 nxt = node[k] = {}
+            if k == "data" and isinstance(nxt, str):  # `data: FILE` is short for `data: {path: FILE}`
+                nxt = node[k] = {"path": nxt}
             if not isinstance(nxt, dict):
                 raise UsageError(f"--set {item!r}: {k!r} is not a mapping in the config")
             node = nxt

@@ -130,22 +130,36 @@ def load_model_and_tokenizer(model: str | Path, *, chat_template: str | None = N
     """The causal LM and tokenizer at ``model`` (a folder or a Hub id), or a :class:`UsageError`
     saying why it cannot load (checked before any data is tokenized or any step is taken)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     name = str(model)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a bar before an error line is noise; a load of seconds needs none
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         lm = AutoModelForCausalLM.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever stops the load (bad JSON, torn weights, wrong class) is one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(
             f"{where}: {name!r} cannot be loaded as a causal LM ({first[:200]}); give a model folder "
             "(config.json + weights + tokenizer) or a Hub id that is cached locally"
         ) from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if chat_template:
         tokenizer.chat_template = chat_template
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return lm, tokenizer
+
+
+def require_stack(stage: str, *, trl: bool = True) -> None:
+    """The ``train`` extra's packages a stage imports, or a :class:`MissingExtraError` naming it (before any load)."""
+    from cotforge.errors import require
+
+    for module in ("torch", "transformers", "accelerate", *(("trl",) if trl else ())):
+        require(module, "train", f"cotforge train {stage}")
 
 
 def is_conversational(value: Any) -> bool:

@@ -52,12 +52,11 @@ def pair_lengths(dataset: Any, tokenizer: Any) -> list[int]:
 
 
 def build_dpo_trainer(cfg: Mapping[str, Any], *, where: str = "dpo config", log: Callable[[str], None] = print):
-    from cotforge.errors import require
     from cotforge.trainers.config import build_args, check_stage
-    from cotforge.trainers.data import load_data, load_model_and_tokenizer
+    from cotforge.trainers.data import load_data, load_model_and_tokenizer, require_stack
 
     check_stage(cfg, DPO_KEYS, where)
-    require("trl", "train", "cotforge train dpo")
+    require_stack("dpo")
     from trl import DPOConfig, DPOTrainer
 
     overlong = cfg.get("overlong", "drop")

@@ -37,6 +37,7 @@ GRPO_DEFAULTS: dict[str, Any] = {
     "scale_rewards": "none",
     "loss_type": "bnpo",
     "num_generations": 10,
+    "per_device_train_batch_size": 10,  # [code]; TRL's default 8 is not a multiple of 10 generations
     "temperature": 0.7,
     "top_p": 0.95,
     "learning_rate": 1e-6,
@@ -243,13 +244,12 @@ def filter_prompts(dataset: Any, tokenizer: Any, max_prompt_length: int | None) 
 
 def build_grpo_trainer(cfg: Mapping[str, Any], *, where: str = "grpo config", log: Callable[[str], None] = print):
     """``(trainer, tokenizer, data_info, data_report)`` for a checked config; nothing is trained yet."""
-    from cotforge.errors import require
     from cotforge.trainers.config import build_args, check_stage
-    from cotforge.trainers.data import load_data, load_model_and_tokenizer
+    from cotforge.trainers.data import load_data, load_model_and_tokenizer, require_stack
     from cotforge.trainers.rewards import build_rewards
 
     check_stage(cfg, GRPO_KEYS, where)
-    require("trl", "train", "cotforge train grpo")
+    require_stack("grpo")
     from trl import GRPOConfig
 
     schedule = check_schedule(cfg.get("temperature_schedule"), where)

@@ -119,17 +119,25 @@ def value_model(policy_path: str):
             torch.nn.init.zeros_(self.head.bias)
 
         def forward(self, input_ids, attention_mask):
-            h = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            h = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids(attention_mask)).last_hidden_state
             return self.head(h).squeeze(-1)
 
     return ValueModel(policy_path)
+
+
+def position_ids(attention_mask):
+    """Positions counted from each row's first real token, as ``generate`` numbers a left-padded row
+    (a plain forward would start at the padding and score another sequence than the one sampled)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def token_logprobs(model, input_ids, attention_mask, n_completion: int, temperature: float):
     """Log-probs of the last ``n_completion`` tokens of ``input_ids`` under ``model`` (at ``temperature``)."""
     import torch
 
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, -n_completion - 1:-1].float()
+    logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                   position_ids=position_ids(attention_mask)).logits[:, -n_completion - 1:-1].float()
     logp = torch.log_softmax(logits / temperature, dim=-1)
     return logp.gather(-1, input_ids[:, -n_completion:].unsqueeze(-1)).squeeze(-1)
 
@@ -265,10 +273,9 @@ def ppo_step(policy, ref, critic, opt_actor, opt_critic, tokenizer, rows: list[d
 def run_ppo(cfg: Mapping[str, Any], *, recipe: Mapping[str, Any] | None = None,
             log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run one PPO (or ``variant: reinforce``) stage; returns the run record (also in ``output_dir``)."""
-    from cotforge.errors import require
     from cotforge.trainers.card import write_model_card
     from cotforge.trainers.config import args_dict, build_args, check_stage
-    from cotforge.trainers.data import load_data, load_model_and_tokenizer
+    from cotforge.trainers.data import load_data, load_model_and_tokenizer, require_stack
     from cotforge.trainers.grpo import filter_prompts
     from cotforge.trainers.stage import LOG_FILE, check_output, jsonable
 
@@ -278,7 +285,7 @@ def run_ppo(cfg: Mapping[str, Any], *, recipe: Mapping[str, Any] | None = None,
     if variant not in VARIANTS:
         raise UsageError(f"{where}: variant: {variant!r}; choose one of {', '.join(VARIANTS)}")
     out = check_output(cfg["output_dir"], overwrite=bool(cfg.get("overwrite")))
-    require("accelerate", "train", "cotforge train ppo")
+    require_stack("ppo", trl=False)
     import copy
 
     import torch

@@ -5,6 +5,10 @@ e.g. ``{func: warmup_reward_func, domain: math}`` or ``{func: cosine_reward_func
 Arguments the trainer knows are filled in when the adapter takes them and the config does not give
 them: ``max_completion_length`` and ``tokenizer``. Unknown adapters, bad arguments and gold columns
 missing from the data fail before training.
+
+``func: "package.module:name"`` names a reward function of your own (TRL's signature:
+``(prompts, completions, completion_ids, **columns) -> list[float | None]``), used as it is: it
+takes no other keys but ``weight``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,23 @@ def gold_columns(spec: Mapping[str, Any], factory: Any) -> list[str]:
     return []
 
 
+def custom_reward(name: str, spec: Mapping[str, Any], where: str) -> Any:
+    """The callable ``module:attr`` names (imported now, so a typo fails before training)."""
+    import importlib
+
+    module, _, attr = name.partition(":")
+    if spec:
+        raise UsageError(f"{where}: {name} is a reward function of your own; it takes only 'weight', "
+                         f"not {', '.join(sorted(spec))}")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"{where}: cannot import reward {name!r} ({exc})") from None
+    if not callable(fn):
+        raise UsageError(f"{where}: reward {name!r} is not callable")
+    return fn
+
+
 def build_rewards(specs: Any, *, columns: Sequence[str], where: str, fill: Mapping[str, Any]) -> tuple[list, list[float]]:
     """``(reward functions, weights)`` from the config's ``rewards`` list."""
     if not isinstance(specs, list) or not specs:
@@ -48,8 +69,16 @@ def build_rewards(specs: Any, *, columns: Sequence[str], where: str, fill: Mappi
         spec = dict(raw)
         name = spec.pop("func")
         weight = spec.pop("weight", 1.0)
+        try:
+            weights.append(float(weight))
+        except (TypeError, ValueError):
+            raise UsageError(f"{where}: rewards[{i}]: weight must be a number, got {weight!r}") from None
+        if isinstance(name, str) and ":" in name:
+            funcs.append(custom_reward(name, spec, f"{where}: rewards[{i}]"))
+            continue
         if name not in adapters:
-            raise UsageError(f"{where}: rewards[{i}]: unknown reward {name!r}; choose one of {', '.join(sorted(adapters))}")
+            raise UsageError(f"{where}: rewards[{i}]: unknown reward {name!r}; choose one of {', '.join(sorted(adapters))} "
+                             "or name your own as package.module:function")
         factory = adapters[name]
         params = inspect.signature(factory).parameters
         for key, value in fill.items():
@@ -66,8 +95,4 @@ def build_rewards(specs: Any, *, columns: Sequence[str], where: str, fill: Mappi
             funcs.append(factory(**spec))
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{where}: rewards[{i}] ({name}): {exc}") from None
-        try:
-            weights.append(float(weight))
-        except (TypeError, ValueError):
-            raise UsageError(f"{where}: rewards[{i}]: weight must be a number, got {weight!r}") from None
     return funcs, weights

@@ -41,13 +41,12 @@ SFT_DEFAULTS: dict[str, Any] = {
 
 def build_sft_trainer(cfg: Mapping[str, Any], *, where: str = "sft config", log: Callable[[str], None] = print):
     """``(trainer, tokenizer, data_info, accounting)`` for a checked config; nothing is trained yet."""
-    from cotforge.errors import require
     from cotforge.trainers.config import build_args, check_stage
-    from cotforge.trainers.data import load_data, load_model_and_tokenizer
+    from cotforge.trainers.data import load_data, load_model_and_tokenizer, require_stack
     from cotforge.trainers.sft_data import SFT_COLUMNS, prepare_sft
 
     check_stage(cfg, SFT_KEYS, where)
-    require("trl", "train", "cotforge train sft")
+    require_stack("sft")
     import datasets
     from trl import SFTConfig, SFTTrainer
 
@@ -63,8 +62,8 @@ def build_sft_trainer(cfg: Mapping[str, Any], *, where: str = "sft config", log:
     if packing:
         args.packing_strategy = "bfd"
         args.padding_free = True
+    dataset, info = load_data(cfg["data"], "sft", required=SFT_COLUMNS)  # cheap checks before the model loads
     model, tokenizer = load_model_and_tokenizer(cfg["model"], chat_template=cfg.get("chat_template"))
-    dataset, info = load_data(cfg["data"], "sft", required=SFT_COLUMNS)
     columns, acc = prepare_sft(dataset, tokenizer, max_length=max_length, overlong=cfg.get("overlong", "drop"),
                                response_template=cfg.get("response_template"))
     log(acc.summary())
