@@ -441,3 +441,54 @@ def test_help_texts_keep_their_defaults(command, capsys, monkeypatch):
     assert " ." not in text and "()" not in text
     expected = {"distill": "Sampling seed (default: 0).", "decontam": "(default: all)."}
     assert expected.get(command, "") in text
+
+
+def test_a_backend_that_wants_large_batches_gets_them_and_the_rows_do_not_change(problems, tmp_path):
+    """vLLM batches continuously inside one call only: its min_batch_prompts overrides a smaller --batch-prompts."""
+    rows, src, probs = problems
+
+    class Sizes(Scripted):
+        def __init__(self, rows, floor=None):
+            super().__init__(rows)
+            self.sizes = []
+            if floor is not None:
+                self.min_batch_prompts = floor
+
+        def generate(self, requests, params):
+            self.sizes.append(len(requests))
+            return super().generate(requests, params)
+
+    small, large = Sizes(rows), Sizes(rows, floor=4)
+    a = distill(probs, tmp_path / "a", cfg(), generator=small, batch_prompts=2)
+    b = distill(probs, tmp_path / "b", cfg(), generator=large, batch_prompts=2)
+    assert small.sizes == [2, 2, 1] and large.sizes == [4, 1]
+    assert a["content_hash"] == b["content_hash"]
+
+
+def test_default_shards_are_small_so_a_kill_loses_little(tmp_path):
+    """With N=4 a shard holds 64 prompts: a run stopped at prompt 68 of 70 keeps 64, and the rerun asks for 6."""
+    from cotforge.datagen.inputs import Problem
+
+    class Counting:
+        name, model = "counting", "teacher"
+
+        def __init__(self, stop_at=None):
+            self.asked, self.stop_at = [], stop_at
+
+        def generate(self, requests, params):
+            indices = [int(r.messages[-1]["content"].split("+")[0]) for r in requests]
+            if self.stop_at is not None and max(indices) >= self.stop_at:
+                raise KeyboardInterrupt  # never retried, never recorded: like Ctrl-C mid-run
+            self.asked += indices
+            return [[Completion(f"\\boxed{{{i + 1}}}", None, 3, 4, "stop", None, j) for j in range(params.n)]
+                    for i in indices]
+
+    probs = [Problem(i, f"{i}+1=?", str(i + 1), "math") for i in range(70)]
+    c = DistillConfig(backend="counting", model="teacher", sampling={"n": 4, "max_tokens": 8},
+                      template={"system": None, "user": "{problem}"})
+    with pytest.raises(KeyboardInterrupt):
+        distill(probs, tmp_path / "out", c, generator=Counting(stop_at=68), batch_prompts=4)
+    again = Counting()
+    m = distill(probs, tmp_path / "out", c, generator=again, batch_prompts=4)
+    assert again.asked == list(range(64, 70)) and m["stats"]["run"]["prompts_resumed"] == 64
+    assert [s["rows"] for s in m["splits"]["all/train"]["shards"]] == [256, 24]

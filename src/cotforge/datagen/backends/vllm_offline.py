@@ -54,6 +54,10 @@ class VLLMGenerator(GeneratorBase):
 
     name = "vllm"
 
+    #: the distill engine sends at least this many prompts per call: vLLM batches continuously inside
+    #: one ``generate`` call, so small calls leave the GPU idle while each batch's last request finishes
+    min_batch_prompts = 256
+
     def __init__(
         self,
         model: str,

@@ -16,9 +16,10 @@ GENERATOR_VERSION = "1.1.0"  # 1.1: duplicates rejected, tokenizer counts filled
 KEEP_POLICIES = ("correct", "all")
 ENGINES = ("local", "ray")
 #: ``all`` shards hold whole prompts: at most this many, and about this many completions, so work
-#: is committed often (N=4: 256 prompts; N=64: 64 prompts; N=256: 16 prompts).
-MAX_SHARD_PROMPTS = 256
-TARGET_SHARD_COMPLETIONS = 4096
+#: is committed often - a kill loses at most one shard's generations (N=4: 64 prompts; N=32: 32
+#: prompts; N=256: 4 prompts).
+MAX_SHARD_PROMPTS = 64
+TARGET_SHARD_COMPLETIONS = 1024
 
 #: Domain -> verifier. Any verifier registry name is also a domain of its own.
 DOMAIN_VERIFIERS: dict[str, str] = {

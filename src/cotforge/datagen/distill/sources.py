@@ -37,6 +37,13 @@ class LocalEngine:
         self.worker = worker
         self.overlap = max(1, overlap)
 
+    def batch_prompts(self, requested: int) -> int:
+        """Prompts per ``generate`` call: ``requested`` (``--batch-prompts``), raised to the backend's
+        ``min_batch_prompts`` where it has one (vLLM schedules continuously inside one call only, so
+        small calls idle it between batches). The rows do not depend on the batching."""
+        floor = getattr(getattr(self.worker, "generator", None), "min_batch_prompts", 1)
+        return max(requested, int(floor) if isinstance(floor, int) else 1)
+
     def generation_slots(self) -> int:
         """How many ``generate`` calls run at once: 1, or the backend's ``max_concurrency`` when it takes
         concurrent calls (then each call holds one prompt, so a slow request holds up nothing else)."""
@@ -104,7 +111,18 @@ class LocalEngine:
             pending: deque = deque()
             try:
                 for batch in batches:
-                    pending.append(pool.submit(self.worker.grade_and_build, self.worker.generate_batch(batch)))
+                    try:
+                        generated = self.worker.generate_batch(batch)
+                    except BaseException:
+                        # stopped while generating (Ctrl-C, a fatal backend error): the batches generated
+                        # before are graded and handed over first, so the shards they complete are kept
+                        try:
+                            while pending:
+                                yield pending.popleft().result()
+                        except GeneratorExit:
+                            pass  # the consumer needs no more rows (a token budget): the stop still stands
+                        raise
+                    pending.append(pool.submit(self.worker.grade_and_build, generated))
                     while len(pending) >= self.overlap:
                         yield pending.popleft().result()
                 while pending:
@@ -248,11 +266,13 @@ class AllSource:
             self.on_progress(self.progress)  # the bar knows its total (and what was resumed) from the start
         if not todo:
             return
-        batches = (todo[i : i + self.batch_prompts] for i in range(0, len(todo), self.batch_prompts))
         engine = self.engine_factory()
+        size = engine.batch_prompts(self.batch_prompts) if hasattr(engine, "batch_prompts") else self.batch_prompts
+        batches = (todo[i : i + size] for i in range(0, len(todo), size))
         t0 = time.perf_counter()
+        results = engine.map(batches)
         try:
-            for result in engine.map(batches):
+            for result in results:
                 self.progress.generation_seconds += result.generation_seconds
                 self.progress.grading_seconds += result.grading_seconds
                 self.progress.rows_seconds += result.rows_seconds
@@ -273,7 +293,12 @@ class AllSource:
                 if self.on_progress:
                     self.on_progress(self.progress)
         finally:
-            engine.close()
+            try:
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()  # now, not at garbage collection: a stop raised while closing must surface
+            finally:
+                engine.close()
 
 
 def _read_split(files: list[Path], columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
