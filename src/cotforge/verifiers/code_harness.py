@@ -222,6 +222,15 @@ class Channel:
                 pass
 
 
+def _permanent(exc):
+    """True for a setup failure that every later run would hit too (a refused uid change, a
+    layer the kernel does not offer), False for one that may pass (no memory, no pids)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EINVAL,
+                                                      errno.EOPNOTSUPP)
+
+
 def _fmt(exc):
     """``Type: message`` (traceback's formatter would import linecache and tokenize)."""
     name = type(exc).__name__
@@ -253,7 +262,7 @@ def _candidate_main(cfg, sock, keep, path_fds, landlock_abi, parent, workdir_fd)
         if os.getppid() != parent:  # the test process is already gone
             os._exit(1)
     except Exception as exc:
-        sock.send({"sandbox_error": f"candidate process: {_fmt(exc)}"})
+        sock.send({"sandbox_error": f"candidate process: {_fmt(exc)}", "permanent": _permanent(exc)})
         os._exit(1)
     # Sent before any candidate code runs: after this, a "sandbox_error" could only be forged
     # (to turn a wrong answer into an ungraded one), so the test process ignores it.
@@ -385,10 +394,12 @@ def _test_main(cfg, stdin_fd, sock, child, path_fds, landlock_abi, result, layer
             _C.confine(cfg, cfg["uids"][1] if cfg["uids"] else None, None, path_fds, landlock_abi, bool(cfg["uids"]))
         except Exception as exc:
             outcome["sandbox_error"] = f"test process: {_fmt(exc)}"
+            outcome["permanent"] = _permanent(exc)
             raise SandboxLost(outcome["sandbox_error"])
         first = _expect(sock, child)
         if "sandbox_error" in first:
             outcome["sandbox_error"] = str(first["sandbox_error"])
+            outcome["permanent"] = first.get("permanent") is True
             raise SandboxLost(outcome["sandbox_error"])
         if first != {"confined": True}:
             raise SandboxLost("malformed first message from the candidate process")
@@ -445,6 +456,9 @@ def main():
     # tests or EvalPlus's reference solution out of memory).
     stdin = os.dup(0)
     cfg = Channel(stdin, -1).recv()
+    if cfg.get("env") is not None:  # a run forked from the zygote: this run's HOME/TMPDIR
+        os.environ.clear()
+        os.environ.update(cfg["env"])
     result = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -458,7 +472,8 @@ def main():
             if p and p not in path_fds and os.path.isdir(p):
                 path_fds[p] = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
     global _C
-    _C = _load_confine()
+    if _C is None:  # preloaded in the zygote
+        _C = _load_confine()
     landlock_abi = _C.landlock_abi() if cfg["landlock"] else 0
     if cfg["netns"] and os.geteuid() == 0 and _C.unshare_net():
         layers.append("netns")  # loopback only, and down: no network at all
@@ -494,5 +509,52 @@ def main():
     _test_main(cfg, stdin, ours, pid, path_fds, landlock_abi, result, layers)
 
 
+def zygote(ctl_fd):
+    """Serve runs forked from this process (started once per sandbox, as the verifier's user):
+    each request on the control socket carries a run's stdin, stdout and stderr; the reply is the
+    run leader's pid and a pidfd for it. Nothing from a problem ever runs in this process, so
+    every run starts from the same clean state, without an interpreter start or imports."""
+    import socket
+
+    global _C
+    _C = _load_confine()
+    ctl = socket.socket(fileno=ctl_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # leaders are reaped by the kernel
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 3)
+        except OSError:
+            os._exit(0)
+        if not msg or len(fds) != 3:  # the verifier is gone (or sent nonsense): stop
+            os._exit(0)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ctl.close()
+                os.setsid()  # its own group, as start_new_session gives a Popen'd harness
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the leader waits for its candidate
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)
+                for fd in fds:
+                    if fd > 2:
+                        os.close(fd)
+                main()
+            finally:
+                os._exit(1)
+        try:
+            pidfd = [os.pidfd_open(pid)]
+        except OSError:  # already over and reaped
+            pidfd = []
+        try:
+            socket.send_fds(ctl, [struct.pack(">q", pid)], pidfd)
+        except OSError:
+            os._exit(0)
+        for fd in fds + pidfd:
+            os.close(fd)
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
+        zygote(int(sys.argv[2]))
+    else:
+        main()

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cotforge.verifiers import code_zygote
 from cotforge.verifiers.code_harness import decode, encode
 
 __all__ = ["RunResult", "Sandbox", "SandboxUnavailable", "landlock_abi"]
@@ -46,6 +47,8 @@ HARNESS = Path(__file__).with_name("code_harness.py")
 # between two concurrent runs is a 1 in 2**28 event, and would only let those two see each other.
 _UID_BASE, _UID_SPAN = 0x70000000, 1 << 28
 _WARN_EVERY_S = 60.0
+# The environment candidates see (plus HOME and TMPDIR: the run's directory).
+_BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -90,10 +93,13 @@ def _is_root() -> bool:
 class Sandbox:
     """Runs programs for one interpreter; thread-safe (each run has its own uids and dirs)."""
 
-    def __init__(self, python: str, *, allow_unsandboxed: bool = False, network: bool = False):
+    def __init__(self, python: str, *, allow_unsandboxed: bool = False, network: bool = False,
+                 zygote: bool = True):
         self.python = python
         self.allow_unsandboxed = allow_unsandboxed
         self.network = network
+        self.use_zygote = zygote and code_zygote.available()
+        self._zygote: code_zygote.Zygote | None = None
         self._lock = threading.Lock()
         self._broken: str | None = None  # why a run found the sandbox impossible
         self._last_warning = -math.inf
@@ -102,6 +108,7 @@ class Sandbox:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_lock", None)
+        state["_zygote"] = None  # a process of ours: the copy starts its own
         state["_broken"] = None
         state["_last_warning"] = -math.inf
         return state
@@ -166,42 +173,76 @@ class Sandbox:
                 "fsize": file_size_mb * 1024 * 1024, "cpu": int(math.ceil(timeout)) + 1,
                 "as": memory_mb * 1024 * 1024 if memory_mb else None,
             }
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": tmp, "TMPDIR": tmp,
-                   "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+            cfg["env"] = {**_BASE_ENV, "HOME": tmp, "TMPDIR": tmp}
+            data = _frame(cfg) + _frame({"prompt": prompt, "test": test})
             start = time.monotonic()
             with tempfile.TemporaryFile() as err:
-                proc = subprocess.Popen(
-                    [self.python, "-I", "-B", str(HARNESS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=err, cwd=tmp, env=env, start_new_session=True, close_fds=True,
-                )
-                timed_out = False
-                try:
-                    out, _ = proc.communicate(input=_frame(cfg) + _frame({"prompt": prompt, "test": test}),
-                                              timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    out = _stop(proc)
+                if self.use_zygote:
+                    out, timed_out, rc = self._run_forked(err, data, timeout)
+                else:
+                    out, timed_out, rc = self._run_started(err, data, timeout, tmp, cfg["env"])
                 wall = time.monotonic() - start
                 stderr_tail = _tail(err)
             outcome = _parse(out)
             if uids and (timed_out or not outcome.get("reaped")):
                 _kill_uids(set(uids))  # the only way a candidate that left its process group can go
-            return self._result(outcome, timed_out, timeout, wall, proc.returncode, stderr_tail, plan)
+            return self._result(outcome, timed_out, timeout, wall, rc, stderr_tail, plan)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _run_forked(self, err, data: bytes, timeout: float) -> tuple[bytes, bool, int | None]:
+        """The run forked from this sandbox's zygote (no interpreter start)."""
+        with self._lock:
+            if self._zygote is None:
+                self._zygote = code_zygote.Zygote(self.python, str(HARNESS), dict(_BASE_ENV))
+            zygote = self._zygote
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            pid, pidfd = zygote.spawn(in_r, out_w, err.fileno())
+        except BaseException:
+            os.close(in_w)
+            os.close(out_r)
+            raise
+        finally:
+            os.close(in_r)
+            os.close(out_w)
+        try:
+            out, timed_out = code_zygote.exchange(pid, pidfd, in_w, out_r, data, timeout)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        return out, timed_out, None
+
+    def _run_started(self, err, data: bytes, timeout: float, tmp: str, env: dict) -> tuple[bytes, bool, int | None]:
+        """The run in a freshly started interpreter (where there is no zygote)."""
+        proc = subprocess.Popen(
+            [self.python, "-I", "-B", str(HARNESS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=err, cwd=tmp, env=env, start_new_session=True, close_fds=True,
+        )
+        timed_out = False
+        try:
+            out, _ = proc.communicate(input=data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            out = _stop(proc)
+        return out, timed_out, proc.returncode
 
     def _result(self, outcome, timed_out, timeout, wall, rc, stderr_tail, plan) -> RunResult:
         layers = tuple(outcome.get("sandbox") or ())
         if outcome.get("sandbox_error") and plan["confined"]:
-            with self._lock:
-                self._broken = f"the code sandbox cannot be set up here: {outcome['sandbox_error']}"
-            raise SandboxUnavailable(self._broken + "; pass allow_unsandboxed=True to run candidates unconfined")
+            why = f"the code sandbox cannot be set up here: {outcome['sandbox_error']}"
+            if outcome.get("permanent"):  # later runs would fail the same way (or, unsandboxed, run unconfined)
+                with self._lock:
+                    self._broken = why
+            raise SandboxUnavailable(why + "; pass allow_unsandboxed=True to run candidates unconfined")
         if timed_out or outcome.get("timeout"):
             what = f"timed out after {timeout:.1f}s" if timed_out else outcome.get("error") or "CPU time limit"
             return RunResult(False, True, what, wall, rc, stderr_tail, layers)
         if not outcome:
             last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
-            why = f"the sandbox harness exited (code {rc}) without a result" + (f": {last}" if last else "")
+            code = f" (code {rc})" if rc is not None else ""
+            why = f"the sandbox harness exited{code} without a result" + (f": {last}" if last else "")
             return RunResult(False, False, why, wall, rc, stderr_tail, layers)
         return RunResult(bool(outcome.get("ok")), False, str(outcome.get("error") or ""), wall, rc, stderr_tail, layers)
 
