@@ -3,8 +3,9 @@
     python bench/code_sandbox_bench.py [--n 20] [--repeats 3] [--old PATH]
 
 Prints, per repeat, the mean wall time of one sandboxed candidate (a passing and a failing
-one on a toy problem) and of ``python -I -c pass`` (the peer), and their ratio; then the range
-over repeats. ``--old PATH``: also time the CodeVerifier of another code.py (e.g. the previous
+one on a toy problem) with runs forked from the zygote (``new``) and with an interpreter
+started per run (``new-no-zygote``), and of ``python -I -c pass`` (the peer), and their ratios;
+then the range over repeats. ``--old PATH``: also time the CodeVerifier of another code.py (e.g. the previous
 sandbox: ``git show bfcece5:src/cotforge/verifiers/code.py > /tmp/old_code.py``), interleaved
 in the same repeats. The machine may be shared: compare ratios, not absolute times.
 """
@@ -41,6 +42,9 @@ def main() -> None:
     ap.add_argument("--old", help="another code.py whose CodeVerifier to time alongside")
     args = ap.parse_args()
     verifiers = {"new": CodeVerifier(use_reference=False, timeout=10.0)}
+    started = CodeVerifier(use_reference=False, timeout=10.0)
+    started.sandbox.use_zygote = False  # one interpreter started per candidate, as before the zygote
+    verifiers["new-no-zygote"] = started
     if args.old:
         spec = importlib.util.spec_from_file_location("old_code", args.old)
         old = importlib.util.module_from_spec(spec)
@@ -66,6 +70,8 @@ def main() -> None:
         ratios = [t / p for t, p in zip(ms, times["peer"])]
         print(f"{name}: {min(ms) * 1e3:.1f}-{max(ms) * 1e3:.1f} ms per candidate (median {statistics.median(ms) * 1e3:.1f}), "
               f"{min(ratios):.2f}-{max(ratios):.2f}x a bare interpreter start")
+    r = [n / o for n, o in zip(times["new"], times["new-no-zygote"])]
+    print(f"new / new-no-zygote: {min(r):.2f}-{max(r):.2f}")
     if "old" in verifiers:
         r = [n / o for n, o in zip(times["new"], times["old"])]
         print(f"new / old: {min(r):.2f}-{max(r):.2f}")

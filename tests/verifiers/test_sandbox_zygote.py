@@ -104,3 +104,13 @@ def test_without_the_zygote_runs_start_an_interpreter_and_hold_the_same(verifier
         time.sleep(0.05)
     assert not _alive(pid)
     assert verifier.sandbox._zygote is None
+
+
+@needs_zygote
+def test_the_zygote_exits_when_the_verifier_lets_go(verifier):
+    assert verifier.verify(ADD, "    return a + b\n").correct
+    zygote = verifier.sandbox._zygote
+    proc = zygote._proc
+    zygote._ctl.close()  # what the verifier exiting (or the sandbox being collected) does
+    assert proc.wait(timeout=10) == 0
+    zygote._ctl = zygote._proc = None

@@ -10,9 +10,15 @@ unlabelled fences, an unclosed final fence included), else the last python fence
 text. A full definition is appended to the prompt (so helper functions and imports in the prompt
 stay available); a body-only completion continues the prompt's function.
 
-How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`` the inside;
+How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`` the inside,
+``code_confine.py`` its layers, ``code_zygote.py`` the process runs fork from;
 ``tests/verifiers/test_sandbox.py`` runs each attack below, as root and as an ordinary user):
 
+- each run is forked from a zygote (one long-lived harness process per sandbox, started as the
+  verifier's user; Linux) that never runs anything from a problem, so a run starts from the same
+  clean state without an interpreter start; the zygote is reachable only through a private
+  socket pair that runs close first, and it exits with the verifier. Elsewhere an interpreter is
+  started per run;
 - two processes per candidate, joined by pipes: the candidate process runs prompt + candidate
   and answers calls to the entry point; the test process runs prompt + the gold's tests, with
   ``candidate`` (and the entry point's name) bound to a proxy. Only the test process holds the

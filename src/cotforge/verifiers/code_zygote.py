@@ -71,6 +71,8 @@ class Zygote:
 
     def spawn(self, stdin: int, stdout: int, stderr: int) -> tuple[int, int | None]:
         """Fork one run whose fds 0, 1, 2 are these; (leader pid, pidfd or None if it is over)."""
+        if self._owner and self._owner != os.getpid():
+            self._lock = threading.Lock()  # forked while another thread held it: that thread is not here
         with self._lock:
             for attempt in (0, 1):
                 if self._ctl is None or self._owner != os.getpid():
