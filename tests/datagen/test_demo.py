@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,14 +12,20 @@ from cotforge.datagen.cli import DEMO_TEACHER, run_demo
 pytestmark = pytest.mark.slow
 
 
-def test_demo_builds_every_stage(tmp_path, tiny_model_dir):
+def test_demo_builds_every_stage(tmp_path):
     from cotforge.datagen.decontam import shared_data_dir
 
     has_benchmarks = shared_data_dir().is_dir()  # the offline data folder is not part of the repository
-    shutil.copytree(tiny_model_dir, tmp_path / "tiny-model")  # the demo reuses a finished model folder
     lines: list[str] = []
     result = run_demo(tmp_path, echo=lines.append, train=6, samples=2, max_tokens=16)
     text = "\n".join(lines)
+    # the teacher's conversations fit the tiny model's context (the default 2,048 did not)
+    import re
+
+    from transformers import AutoConfig
+
+    fits = re.search(r"longest teacher conversation \(prompt \+ trace\) has ([\d,]+) tiny-model tokens: it fits", text)
+    assert fits and int(fits.group(1).replace(",", "")) <= AutoConfig.from_pretrained(tmp_path / "tiny-model").max_position_embeddings
     assert "essentially untrained" in text and "the point is the plumbing" in text.lower()
     assert "constructed CoT" in text and "replay backend" in text
 

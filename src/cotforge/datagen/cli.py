@@ -348,6 +348,25 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------------------------------ demo
 
 DEMO_TEACHER = "constructed-cot (cotforge K&K solver narration)"
+#: The demo model's context: the constructed-CoT teacher's 3-person conversations run to about
+#: 2,600 of its tokens, past the tiny model's default 2,048.
+DEMO_CONTEXT = 4096
+
+
+def _longest_conversation(dataset: Path, model_dir: Path) -> int:
+    """Tokens of the longest accepted conversation of ``dataset``, rendered with the model's chat template."""
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from cotforge.store.manifest import manifest_shards, read_manifest
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    longest = 0
+    for s in manifest_shards(read_manifest(dataset)).get("accepted/train", []):
+        for messages in pq.read_table(dataset / s.path, columns=["messages"]).column("messages").to_pylist():
+            text = tok.apply_chat_template(messages, tokenize=False)
+            longest = max(longest, len(tok(text, add_special_tokens=False)["input_ids"]))
+    return longest
 
 
 def _teacher_records(kk_dir: Path, problems: list[Any], cfg: Any, path: Path) -> None:
@@ -411,8 +430,8 @@ def run_demo(out: str | Path, *, overwrite: bool = False, echo: Callable[[str], 
         echo(f"note: benchmark data folder {bench_dir} not found, so the decontam stage will be skipped "
              "(set COTFORGE_SHARED_DATA to the offline benchmark folder to include it).")
 
-    model_dir = build_tiny_model(out / "tiny-model")
-    echo(f"[1/5] tiny model and tokenizer built locally in {model_dir}")
+    model_dir = build_tiny_model(out / "tiny-model", max_position_embeddings=DEMO_CONTEXT)
+    echo(f"[1/5] tiny model and tokenizer built locally in {model_dir} ({DEMO_CONTEXT:,}-token context)")
 
     kk = build_kk(out / "kk", KKBuildConfig(people=(3,), train=train, test=4, seed=0), overwrite=overwrite)
     echo(f"[2/5] K&K puzzles: {sum(e['rows'] for e in kk['splits'].values())} in {out / 'kk'}")
@@ -442,6 +461,13 @@ def run_demo(out: str | Path, *, overwrite: bool = False, echo: Callable[[str], 
     t = teacher["stats"]
     echo(f"      + a known-correct 'teacher' replayed from the puzzles' constructed CoT (the `cot` column, "
          f"served by the replay backend): {t['accepted']} of {t['completions']} accepted")
+    longest = _longest_conversation(out / "distill-teacher", model_dir)
+    if longest > DEMO_CONTEXT:
+        echo(f"      warning: the longest teacher conversation has {longest:,} tiny-model tokens, more than its "
+             f"{DEMO_CONTEXT:,}-token context: SFT/DPO on the tiny model would truncate it")
+    else:
+        echo(f"      the longest teacher conversation (prompt + trace) has {longest:,} tiny-model tokens: it fits the "
+             f"{DEMO_CONTEXT:,}-token context, so the tiny model can train on every row")
 
     pairs = build_pairs([out / "distill-teacher", out / "distill-tiny"], out / "pairs",
                         PairsConfig(strategy="shortest_longest", max_per_prompt=2,
