@@ -387,6 +387,9 @@ def test_cli_replays_published_outputs_by_a_user_column(tmp_path, capsys):
     base = ["distill", "--input", str(tmp_path / "in.jsonl"), "--backend", "replay", "--model", str(tmp_path / "pub.jsonl"),
             "--n", "2", "--no-progress"]
     assert run_cli(base + ["--out", str(tmp_path / "a"), "--backend-opt", "id_column=question"]) == 0, capsys.readouterr().err
+    # published outputs carry no token counts: the summary says SFT tokens leave them out, and how to count them
+    assert "note: 3 accepted completions have no token count (the replay backend reported none)" in capsys.readouterr().out
+    assert "--tokenizer <the teacher's tokenizer>" in (tmp_path / "a" / "README.md").read_text()
     rows = table(tmp_path / "a", "all")
     assert [r["completion"] for r in rows] == ["\\boxed{1}", "\\boxed{2}", "\\boxed{2}", "\\boxed{3}", "\\boxed{3}", "\\boxed{4}"]
     assert [r["status"] for r in rows[::2]] == ["correct"] * 3

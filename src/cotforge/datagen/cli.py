@@ -200,6 +200,10 @@ def register(app: typer.Typer) -> None:
             f"({s['acceptance_rate']:.1%}), {failed:,} failed to generate, {sft} SFT tokens, "
             f"{time.perf_counter() - t0:.1f}s"
         )
+        if s["sft_tokens_unknown"] and not cfg.token_counter:
+            typer.echo(f"note: {s['sft_tokens_unknown']:,} accepted completions have no token count (the {backend} "
+                       f"backend reported none), so SFT tokens leave them out; pass --tokenizer <the teacher's "
+                       f"tokenizer> to count them (a new build: add --overwrite)")
         if s["run"]["prompts_resumed"]:
             typer.echo(f"resumed: {s['run']['prompts_resumed']:,} prompts were already committed")
         for note in manifest["notes"]:
