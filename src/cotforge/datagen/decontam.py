@@ -44,6 +44,7 @@ import io
 import json
 import os
 import re
+import shlex
 import zipfile
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -439,9 +440,15 @@ def decontaminate(
     )
     report: dict[str, Any] = {"ngram": cfg.ngram, "mode": cfg.mode, "completions": cfg.completions,
                               "benchmarks": index.info, "splits": {}}
+    empty: list[str] = []
     for key, shards in sorted(manifest_shards(manifest).items()):
         config, split = layout.parse_split_key(key)
         files = [src / s.path for s in shards]
+        if not files:  # an empty split has no shard (and so no schema): nothing to check or copy
+            report["splits"][key] = {"rows": 0, "columns": [], "contaminated": 0, "share": 0.0, "by_benchmark": {},
+                                     "benchmark_items_hit": 0, "top_items": []}
+            empty.append(key)
+            continue
         schema = pq.read_schema(files[0])
         if any(n in schema.names for n, _ in DECONTAM_FIELDS):
             raise UsageError(f"{src} ({key}): already has decontam columns; decontaminate the original dataset")
@@ -468,21 +475,27 @@ def decontaminate(
     report["contaminated_rows"] = sum(s["contaminated"] for s in report["splits"].values())
     stats = {**manifest.get("stats", {}), "decontam": report}
     input_card = (src / layout.CARD).read_text(encoding="utf-8") if (src / layout.CARD).is_file() else ""
+    notes = list(manifest.get("notes", []))
+    if empty:
+        notes.append(f"Empty in the input, so left out: {', '.join(empty)}.")
     return writer.finish(
-        notes=list(manifest.get("notes", [])), stats=stats,
+        notes=notes, stats=stats,
         render_card=lambda m: decontam_card(m, input_card, report, out=out, input_command=manifest.get("command")),
     )
 
 
 def rebuild_command(src: Path, out: Path, cfg: DecontamConfig) -> str:
-    parts = ["cotforge decontam", f"--input {src}", f"--out {out}", f"--ngram {cfg.ngram}",
+    from cotforge.datagen.inputs import command_path
+
+    parts = ["cotforge decontam", f"--input {command_path(src)}", f"--out {command_path(Path(out).resolve())}",
+             f"--ngram {cfg.ngram}",
              f"--min-ngram {cfg.min_ngram}", f"--mode {cfg.mode}", "--benchmark " + ",".join(cfg.benchmarks)]
     if cfg.completions:
         parts.append("--completions")
     if cfg.min_coverage is not None:
         parts.append(f"--min-coverage {cfg.min_coverage}")
     for c in cfg.columns:
-        parts.append(f"--column {c}")
+        parts.append(f"--column {shlex.quote(c)}")
     return " ".join(parts)
 
 

@@ -39,6 +39,17 @@ def parse_column_map(specs: Sequence[str] | None, allowed: Sequence[str], option
     return out
 
 
+def command_path(value: str | Path) -> str:
+    """``value`` as a rebuild command shows it: an absolute path when it names something on disk (typed
+    relative, it would read as a Hub id from another directory), else as it is (a Hub id, a model
+    name); shell-quoted."""
+    import shlex
+
+    text = str(value)
+    path = Path(text).expanduser()
+    return shlex.quote(str(path.resolve()) if text and path.exists() else text)
+
+
 def check_out_apart(out: str | Path, inputs: Sequence[Any], option: str = "--input") -> None:
     """Refuse an output folder that is, lies inside, or contains one of the local ``inputs``.
 

@@ -457,8 +457,10 @@ def build_pairs(
 
 
 def rebuild_command(inputs: Sequence[str | Path], out: str | Path, cfg: PairsConfig) -> str:
-    parts = ["cotforge pairs"] + [f"--input {i}" for i in inputs] + [
-        f"--out {out}", f"--strategy {cfg.strategy}", f"--max-per-prompt {cfg.max_per_prompt}", f"--seed {cfg.seed}",
+    from cotforge.datagen.inputs import command_path
+
+    parts = ["cotforge pairs"] + [f"--input {command_path(i)}" for i in inputs] + [
+        f"--out {command_path(Path(out).resolve())}", f"--strategy {cfg.strategy}", f"--max-per-prompt {cfg.max_per_prompt}", f"--seed {cfg.seed}",
         f"--rejected-status {','.join(cfg.rejected_statuses)}", f"--min-margin {cfg.min_margin}",
     ]
     if not cfg.reuse:

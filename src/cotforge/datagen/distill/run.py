@@ -20,12 +20,13 @@ from cotforge.errors import UsageError
 def rebuild_command(out: str | Path, cfg: DistillConfig, input_desc: str, columns: dict[str, str], domain: str,
                     limit: int | None, config: str | None = None, split: str | None = None) -> str:
     """The ``cotforge distill`` command line that rebuilds this dataset: every option that decides rows."""
+    from cotforge.datagen.inputs import command_path
     from cotforge.datagen.presets import get_preset
 
     q = shlex.quote
     # local paths absolute: typed relative, they would read as Hub ids from another directory
-    parts = ["cotforge distill", f"--input {q(_local(input_desc))}", f"--out {q(str(Path(out).resolve()))}",
-             f"--backend {cfg.backend}", f"--model {q(_local(cfg.model))}"]
+    parts = ["cotforge distill", f"--input {command_path(input_desc)}", f"--out {q(str(Path(out).resolve()))}",
+             f"--backend {cfg.backend}", f"--model {command_path(cfg.model)}"]
     if config:
         parts.append(f"--config {config}")
     if split:
@@ -58,7 +59,7 @@ def rebuild_command(out: str | Path, cfg: DistillConfig, input_desc: str, column
               for k, v in opts.items()]
     parts += [f"--backend-opt {q(f'{k}={json.dumps(v)}')}" for k, v in redact(cfg.backend_options).items()]
     if cfg.token_counter:
-        parts.append(f"--tokenizer {q(cfg.token_counter)}")
+        parts.append(f"--tokenizer {command_path(cfg.token_counter)}")
     if cfg.shard_prompts:
         parts.append(f"--shard-prompts {cfg.shard_prompts}")
     extra = [f for f in cfg.sft_formats if f != "messages"]
@@ -68,12 +69,6 @@ def rebuild_command(out: str | Path, cfg: DistillConfig, input_desc: str, column
         parts.append(f"--sft-token-budget {cfg.sft_token_budget}")
     parts += [f"--keep-column {q(c)}" for c in cfg.metadata_columns]
     return " ".join(parts)
-
-
-def _local(value: str) -> str:
-    """``value`` as an absolute path when it names something on disk, else as it is (a Hub id, a model name)."""
-    path = Path(str(value)).expanduser()
-    return str(path.resolve()) if str(value) and path.exists() else str(value)
 
 
 def distill(

@@ -233,10 +233,11 @@ def rebuild_command(source: Any, out: Path, cfg: SilverConfig, columns: dict[str
                     max_error_rate: float = 0.01) -> str:
     """The ``cotforge silver`` command line that rebuilds this dataset (secrets redacted)."""
     from cotforge.datagen.distill.config import redact
+    from cotforge.datagen.inputs import command_path
 
     q = shlex.quote
     rec = source.record
-    parts = ["cotforge silver", f"--input {q(str(rec.get('path') or rec.get('id') or source.label))}",
+    parts = ["cotforge silver", f"--input {command_path(rec.get('path') or rec.get('id') or source.label)}",
              f"--out {q(str(out.resolve()))}"]
     if rec.get("config") and rec.get("kind") != "file":
         parts.append(f"--config {q(rec['config'])}")
@@ -248,13 +249,13 @@ def rebuild_command(source: Any, out: Path, cfg: SilverConfig, columns: dict[str
     parts += [f"--extractor {cfg.extractor}", f"--max-answer-chars {cfg.max_answer_chars}",
               f"--max-answer-words {cfg.max_answer_words}", f"--instruction {q(cfg.instruction)}"]
     if cfg.extractor != "rules":
-        parts += [f"--extractor-backend {cfg.extractor_backend}", f"--extractor-model {q(str(cfg.extractor_model))}"]
+        parts += [f"--extractor-backend {cfg.extractor_backend}", f"--extractor-model {command_path(cfg.extractor_model)}"]
     if not cfg.dedupe:
         parts.append("--no-dedupe")
     if cfg.teacher_samples:
         sampling = cfg.teacher_sampling or {}
         parts += [f"--teacher-samples {cfg.teacher_samples}", f"--teacher-min-agree {cfg.teacher_min_agree}",
-                  f"--teacher-backend {cfg.teacher_backend}", f"--teacher-model {q(str(cfg.teacher_model))}"]
+                  f"--teacher-backend {cfg.teacher_backend}", f"--teacher-model {command_path(cfg.teacher_model)}"]
         if "temperature" in sampling:
             parts.append(f"--teacher-temperature {sampling['temperature']}")
         if "max_tokens" in sampling:
