@@ -360,3 +360,19 @@ def test_unit_words_are_stripped_from_numeric_answers():
     assert extract_answer("He pays \\boxed{77 dollars}.")[0] == "77"
     assert strip_unit_words("12 apples") == "12" and strip_unit_words("$3.50 each") == "3.50"
     assert strip_unit_words("12 cm^2") == "12 cm^2" and strip_unit_words("x + 1") == "x + 1"
+
+
+def test_a_teacher_that_raises_stops_the_run_with_the_reason_and_resumes(tmp_path):
+    from cotforge.datagen.distill.config import TeacherFailed
+
+    class Raising(Dying):
+        def generate(self, requests, params):
+            raise ConnectionError("server went away")
+
+    src = open_input(write(tmp_path / "web.jsonl", MANY))
+    cfg = SilverConfig(teacher_samples=1)
+    with pytest.raises(TeacherFailed, match="backend raised ConnectionError: server went away"):
+        build_silver(src, tmp_path / "out", cfg, teacher=Raising(), chunk_rows=3)
+    assert not (tmp_path / "out" / "manifest.json").exists()  # nothing of the failed chunk is a drop
+    ref = build_silver(src, tmp_path / "ref", cfg, teacher=Dying(), chunk_rows=3)
+    assert build_silver(src, tmp_path / "out", cfg, teacher=Dying(), chunk_rows=3)["content_hash"] == ref["content_hash"]

@@ -105,6 +105,22 @@ def _check_answers(rows: list[_Row], cfg: SilverConfig) -> None:
         r.domain = domain_of(r.answer, r.question)
 
 
+def _generate(generator: Any, requests: list[Any], params: Any) -> list[list[Any]]:
+    """``generator.generate``; a call that raises (a server gone, an OOM in one batch) becomes error
+    completions naming the exception, so the chunk's error gate (not a traceback) stops the run and a
+    rerun resumes. Errors that make every call meaningless (bad options, a missing extra) still raise."""
+    from cotforge.datagen.backends.base import Completion
+    from cotforge.datagen.distill.config import FATAL_EXCEPTIONS
+
+    try:
+        return generator.generate(requests, params)
+    except FATAL_EXCEPTIONS:
+        raise
+    except Exception as exc:
+        reason = f"backend raised {type(exc).__name__}: {exc}"
+        return [[Completion.failed(reason, j) for j in range(params.n)] for _ in requests]
+
+
 def _model_extract(rows: list[_Row], generator: Any, batch: int = 64) -> None:
     """Ask an instruct model for the final answer of rows still without one (all, for ``model``)."""
     from cotforge.datagen.backends.base import GenerationRequest, SamplingParams
@@ -122,7 +138,7 @@ def _model_extract(rows: list[_Row], generator: Any, batch: int = 64) -> None:
             )
             for r in chunk
         ]
-        for r, samples in zip(chunk, generator.generate(requests, params)):
+        for r, samples in zip(chunk, _generate(generator, requests, params)):
             c = samples[0]
             if c.finish_reason == "error":
                 r.model_error = f"extractor: {c.error}"
@@ -154,7 +170,7 @@ def _teacher_filter(rows: list[_Row], generator: Any, cfg: SilverConfig, grader:
     for lo in range(0, len(todo), batch):
         chunk = todo[lo : lo + batch]
         requests = [GenerationRequest(short_hash("silver-teacher", r.question), prompt_messages(r.question, cfg)) for r in chunk]
-        results = generator.generate(requests, params)
+        results = _generate(generator, requests, params)
         jobs = [(DOMAIN_VERIFIERS[r.domain], r.answer, c.text, c.finish_reason == "length")
                 for r, samples in zip(chunk, results) for c in samples if c.finish_reason != "error"]
         verdicts = iter(grader.grade_many(jobs))
