@@ -104,7 +104,7 @@ def test_warmup_recipe_tiny_end_to_end(tmp_path):
     from cotforge.cli import main
 
     out = tmp_path / "run"
-    shrink = ["--set", "kk.train=4", "--set", "distill.sampling.n=1", "--set", "distill.sampling.max_tokens=16", "--set", "sft.args.max_steps=1", "--set", "grpo.args.max_steps=1",
+    shrink = ["--set", "distill.sampling.n=1", "--set", "distill.sampling.max_tokens=16", "--set", "sft.args.max_steps=1", "--set", "grpo.args.max_steps=1",
               "--set", "eval.limit=1"]
     assert main(["recipe", "run", str(RECIPES / "warmup.yaml"), "--tiny", "--out", str(out), *shrink]) == 0
     report = json.loads((out / "report.json").read_text())
@@ -118,12 +118,47 @@ def test_warmup_recipe_tiny_end_to_end(tmp_path):
         assert record["recipe"]["name"] == "warmup" and record["recipe"]["stage"] == stage
         card = (out / stage / "README.md").read_text()
         assert data_hash in card and "warmup" in card
-    assert json.loads((out / "grpo" / "cotforge_train.json").read_text())["base_model"] == str(out / "sft")
+    grpo = json.loads((out / "grpo" / "cotforge_train.json").read_text())
+    assert grpo["base_model"] == str(out / "sft")
+    assert grpo["data"]["rows"] == 100 and grpo["report"]["data_filter"]["kept"] == 100  # GRPO on 100 examples
     assert "kk" in report["stages"][-1]["scores"]
     # a rerun skips the finished training stages
     logs = []
     from cotforge.trainers.recipe import run_recipe
 
     run_recipe(RECIPES / "warmup.yaml", out, tiny=True, stages=["sft", "grpo"], log=logs.append,
-               overrides=["kk.train=4", "distill.sampling.n=1", "distill.sampling.max_tokens=16", "sft.args.max_steps=1", "grpo.args.max_steps=1", "eval.limit=1"])
+               overrides=["distill.sampling.n=1", "distill.sampling.max_tokens=16", "sft.args.max_steps=1", "grpo.args.max_steps=1", "eval.limit=1"])
     assert sum("finished before with this config; skipped" in line for line in logs) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, chain, trained", [
+    ("demystify", ["kk", "distill", "sft", "ppo", "eval"], {"sft": "distill", "ppo": "kk"}),
+    ("phi4_mini", ["kk", "distill", "midtrain", "sft", "student_rollouts", "pairs", "dpo", "grpo", "eval"],
+     {"midtrain": "distill", "sft": "distill", "dpo": "pairs", "grpo": "kk"}),
+])
+def test_other_recipes_tiny_chains(tmp_path, name, chain, trained):
+    """The long-CoT and Phi-4-Mini chains run on CPU: each training stage's folder loads and its card names
+    the data it read (folder, content hash), the recipe and the stage; each stage reads the one before."""
+    pytest.importorskip("trl")
+    from transformers import AutoModelForCausalLM
+
+    from cotforge.trainers.recipe import run_recipe
+
+    out = tmp_path / "run"
+    shrink = [f"{s}.args.max_steps=1" for s in trained] + ["eval.limit=1"]
+    report = run_recipe(RECIPES / f"{name}.yaml", out, tiny=True, overrides=shrink, log=lambda s: None)
+    assert [s["name"] for s in report["stages"]] == chain
+    previous = {s["name"]: i for i, s in enumerate(report["stages"])}
+    for stage, source in trained.items():
+        AutoModelForCausalLM.from_pretrained(out / stage)
+        record = json.loads((out / stage / "cotforge_train.json").read_text())
+        data_hash = json.loads((out / source / "manifest.json").read_text())["content_hash"]
+        assert record["data"]["path"] == str(out / source) and record["data"]["content_hash"] == data_hash
+        assert record["recipe"] == {"name": name, "file": str(RECIPES / f"{name}.yaml"), "stage": stage, "tiny": True}
+        card = (out / stage / "README.md").read_text()
+        assert data_hash in card and f"recipe `{name}`" in card
+        base = record["base_model"]
+        if base != str(out / "tiny-model"):  # a later stage starts from an earlier stage's folder
+            assert previous[Path(base).name] < previous[stage]
+    assert (out / "report.md").is_file() and "kk" in report["stages"][-1]["scores"]

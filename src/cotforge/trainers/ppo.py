@@ -277,7 +277,7 @@ def run_ppo(cfg: Mapping[str, Any], *, recipe: Mapping[str, Any] | None = None,
     from cotforge.trainers.config import args_dict, build_args, check_stage
     from cotforge.trainers.data import load_data, load_model_and_tokenizer, require_stack
     from cotforge.trainers.grpo import filter_prompts
-    from cotforge.trainers.stage import LOG_FILE, check_output, jsonable
+    from cotforge.trainers.stage import LOG_FILE, distributed_backend_name, check_output, jsonable
 
     where = "ppo config"
     check_stage(cfg, PPO_KEYS, where)
@@ -324,9 +324,13 @@ def run_ppo(cfg: Mapping[str, Any], *, recipe: Mapping[str, Any] | None = None,
         cursor += s.prompts_per_step
         metrics = ppo_step(policy, ref, critic, opt_actor, opt_critic, tokenizer, rows, reward_types, s,
                            accelerator.device, accelerator=accelerator, gen_model=unwrapped)
+        if accelerator.num_processes > 1:  # each process sampled its own prompts: log the mean over all of them
+            names = sorted(metrics)
+            means = accelerator.reduce(torch.tensor([metrics[k] for k in names], device=accelerator.device), "mean")
+            metrics = dict(zip(names, means.tolist()))
         metrics["step"] = step + 1
         history.append(metrics)
-        if (step + 1) % s.logging_steps == 0:
+        if accelerator.is_main_process and (step + 1) % s.logging_steps == 0:
             log(f"{variant} step {step + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "step"))
     accelerator.wait_for_everyone()
     from cotforge.store.atomic import write_json
@@ -341,8 +345,12 @@ def run_ppo(cfg: Mapping[str, Any], *, recipe: Mapping[str, Any] | None = None,
     rewards = [h["reward"] for h in history]
     report = {"variant": variant, "data_filter": counts, "global_steps": len(history),
               "gammas": {n: g for n, _, _, g in reward_types} | {"kl": 1.0},
-              "first_reward": rewards[0] if rewards else None, "last_reward": rewards[-1] if rewards else None}
-    record = write_model_card(out, stage=variant, base_model=str(cfg["model"]), data=info, config=jsonable(cfg),
-                              trainer_args=args_dict(s), report=report, recipe=recipe) if accelerator.is_main_process else {}
-    log(f"{variant}: saved {out} ({len(history)} steps)")
+              "first_reward": rewards[0] if rewards else None, "last_reward": rewards[-1] if rewards else None,
+              "processes": accelerator.num_processes, "distributed_backend": distributed_backend_name()}
+    record = {"stage": variant, "report": report}
+    if accelerator.is_main_process:  # one writer for the card, as in the TRL stages
+        record = write_model_card(out, stage=variant, base_model=str(cfg["model"]), data=info, config=jsonable(cfg),
+                                  trainer_args=args_dict(s), report=report, recipe=recipe)
+        log(f"{variant}: saved {out} ({len(history)} steps, {accelerator.num_processes} process(es))")
+    accelerator.wait_for_everyone()
     return record

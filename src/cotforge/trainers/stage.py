@@ -49,7 +49,7 @@ def train_and_save(trainer: Any, tokenizer: Any, out: Path, *, stage: str, base_
     report = dict(report)
     report.update(global_steps=trainer.state.global_step, train_loss=getattr(result, "training_loss", None),
                   first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
-                  processes=trainer.accelerator.num_processes, distributed_backend=_backend())
+                  processes=trainer.accelerator.num_processes, distributed_backend=distributed_backend_name())
     record = {"stage": stage, "report": report}
     if trainer.is_world_process_zero():  # one writer for the tokenizer, the log and the card
         tokenizer.save_pretrained(str(out))
@@ -61,7 +61,7 @@ def train_and_save(trainer: Any, tokenizer: Any, out: Path, *, stage: str, base_
     return record
 
 
-def _backend() -> str | None:
+def distributed_backend_name() -> str | None:
     """torch.distributed's backend when a process group runs (gloo on CPU, nccl on GPUs), else None."""
     import torch.distributed as dist
 
