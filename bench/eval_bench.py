@@ -10,12 +10,15 @@ maj@k equivalence checks, results.json, manifest and card. Each repeat runs in a
 every verdict cache is cold. Imports and the verifier pool's start (its forkserver loads SymPy and
 math-verify) happen before the clock, as the peer's ``import math_verify`` does; their seconds are
 reported apart (``startup``). Two grading modes, alternated within each repeat: ``workers`` (the
-default on >= 2 cores: every item verified in the pool's processes) and ``in-process`` (the cheap
+opt-in: every item verified in the pool's processes) and ``in-process`` (the default: the cheap
 part of each verdict settled in the harness's grading thread, ``COTFORGE_EVAL_GRADE_IN_WORKERS=0``).
 
 Peer: what a user writes without a harness - for every math sample ``math_verify.verify(
 parse(gold), parse(response))`` serially in one process, nothing stored. It is timed on a fixed
 sample of the math responses (``--peer-samples``) and reported as samples/s.
+
+Wall-clock rates move with whatever else the machine runs; samples per CPU-second (this process
+plus the pool's processes, from psutil) move much less, and bound what an idle machine gives.
 
     python bench/eval_bench.py [--repeats 3] [--peer-samples 300] [--json out.json]
 """
@@ -46,6 +49,20 @@ def start_pool() -> float:
     return time.perf_counter() - t0
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and all its descendants alive now (the pool's forkserver and workers)."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:  # a worker replaced meanwhile
+            pass
+    return total
+
+
 def harness_once(work: Path, outputs: Path) -> dict:
     """One timed pass of the harness over every set (runs in its own process)."""
     t0 = time.perf_counter()
@@ -70,13 +87,14 @@ def harness_once(work: Path, outputs: Path) -> dict:
         prepared.append((k, s, replay, data))
     out = {}
     for k, s, replay, data in prepared:
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         res = run_eval(str(replay), [s.bench], work / f"run{k}", backend="replay", n=s.n, data=data, plots=False)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, cpu_seconds() - c0
         kind = "choice" if s.bench == "mmlu_pro" else "math"
-        o = out.setdefault(kind, {"samples": 0, "seconds": 0.0})
+        o = out.setdefault(kind, {"samples": 0, "seconds": 0.0, "cpu_seconds": 0.0})
         o["samples"] += res["benchmarks"][s.bench]["samples"]
         o["seconds"] += dt
+        o["cpu_seconds"] += dc
     out["startup"] = startup
     return out
 
@@ -164,6 +182,10 @@ def main() -> int:
     for mode, runs in harness.items():
         ratios = [h / p for h, p in zip(rates(runs, "math"), p_math)]
         print(f"\nharness ({mode} grading) / plain loop on math: {rng_(ratios, '{:.1f}')}x")
+    for mode, runs in harness.items():
+        per_cpu = [(x["math"]["samples"] + x["choice"]["samples"]) / (x["math"]["cpu_seconds"] + x["choice"]["cpu_seconds"]) for x in runs]
+        math_cpu = [x["math"]["samples"] / x["math"]["cpu_seconds"] for x in runs]
+        print(f"harness ({mode} grading) samples per CPU-second (harness + pool workers): all {rng_(per_cpu)}, math {rng_(math_cpu)}")
     starts = [x["startup"]["imports"] + x["startup"]["pool"] for runs in harness.values() for x in runs]
     print(f"startup before the clock (imports + pool start): {rng_(starts, '{:.2f}')} s")
     if args.json:

@@ -82,3 +82,22 @@ def test_identical_samples_are_graded_once_per_run_but_timeouts_are_asked_again(
     assert g.graded == 6
     second[0]["status"] = "changed"  # callers get their own copies
     assert g.grade([batch[0]])[0]["status"] == "correct"
+
+
+@needs_shared
+def test_run_eval_grading_in_workers_stores_the_same_rows_and_says_so(tmp_path, replay_file):
+    import pyarrow.parquet as pq
+
+    from cotforge.evals import run_eval
+
+    items = get_benchmark("aime24").load(limit=4).items
+    f = replay_file([(it.id, j, r) for it in items for j, r in enumerate(
+        [f"\\boxed{{{it.gold}}}", "so the answer is 12", f"\\boxed{{0{it.gold}}}"])])
+    args = dict(backend="replay", n=3, limit=4, plots=False)
+    a = run_eval(str(f), ["aime24"], tmp_path / "a", grade_in_workers=True, **args)
+    b = run_eval(str(f), ["aime24"], tmp_path / "b", **args)
+    rows = [pq.read_table(next((tmp_path / d / "data" / "aime24").glob("*.parquet"))).select(
+        ["id", "status", "extracted", "reason"]).to_pylist() for d in ("a", "b")]
+    assert rows[0] == rows[1] and a["benchmarks"] == b["benchmarks"]
+    stats = [json.loads((tmp_path / d / "manifest.json").read_text())["stats"]["run"]["grading"] for d in ("a", "b")]
+    assert stats == ["workers", "in-process"]

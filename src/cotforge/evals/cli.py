@@ -77,6 +77,7 @@ def register(app: typer.Typer) -> None:
         gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs per Ray worker (0; 1 = one vLLM replica per GPU)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a folder holding a different run."),
         progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (on a terminal)."),
+        grade_in_workers: bool = typer.Option(False, "--grade-in-workers", help="Run all of verification in the verifier pool's processes (same verdicts)."),
     ):
         """Generate, grade and store every sample; prints the results table."""
         from cotforge.evals.report import results_table
@@ -104,6 +105,7 @@ def register(app: typer.Typer) -> None:
                 overwrite=overwrite, batch_questions=batch_questions, verify_workers=verify_workers,
                 on_progress=on_progress, command=command, engine=engine, workers=workers,
                 ray_options={"gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
+                grade_in_workers=grade_in_workers or None,
             )
         typer.echo(results_table(results))
         typer.echo(f"run: {out}")
@@ -114,12 +116,14 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Write the regraded run here (default: replace RUN)."),
         verifier_opt: List[str] = typer.Option([], "--verifier-opt", help="VERIFIER.KEY=VALUE (repeatable)."),
         verify_workers: Optional[int] = typer.Option(None, "--verify-workers"),
+        grade_in_workers: bool = typer.Option(False, "--grade-in-workers", help="Run all of verification in the verifier pool's processes (same verdicts)."),
     ):
         """Regrade saved samples with the current verifiers (no generation)."""
         from cotforge.evals.report import results_table
         from cotforge.evals.rescoring import rescore
 
-        results = rescore(run, out=out, verifier_options=_verifier_opts(verifier_opt) or None, verify_workers=verify_workers)
+        results = rescore(run, out=out, verifier_options=_verifier_opts(verifier_opt) or None, verify_workers=verify_workers,
+                          grade_in_workers=grade_in_workers or None)
         typer.echo(results_table(results))
 
     @eval_app.command("report")

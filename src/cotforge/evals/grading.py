@@ -10,12 +10,14 @@ Two things keep grading cheap without changing a verdict:
   question, response, truncation) share one verdict, within a batch and across the batches of a
   run (replayed and greedy outputs repeat a lot). Timeouts and errors are not remembered, so a
   load-dependent verdict is asked for again.
-- ``in_workers``: the whole verification of every item (also the cheap, SymPy-free part that
-  verifiers settle in the calling process) runs in the verifier pool's worker processes, so the
-  string work of the choice and math verifiers uses every core instead of contending for this
-  process's GIL with generation and shard writing. The verdicts are the verifier's own ``verify``
-  (``tests/evals/test_grading.py`` checks they equal the in-process ones). Default: on when the
-  pool has two or more workers.
+- ``in_workers`` (off by default; ``run_eval(grade_in_workers=True)``, ``--grade-in-workers`` or
+  ``COTFORGE_EVAL_GRADE_IN_WORKERS=1``): the whole verification of every item, also the cheap,
+  SymPy-free part that verifiers otherwise settle in this process, runs in the verifier pool's
+  worker processes, so the string work of the choice and math verifiers can use every core instead
+  of contending for this process's GIL with generation and shard writing. The verdicts are the
+  verifier's own ``verify`` (``tests/evals/test_grading.py`` checks they equal the in-process
+  ones). It is not the default because on a machine loaded by other jobs it measured no faster
+  (``bench/eval_bench.py`` runs both modes; see docs/evals.md).
 """
 
 from __future__ import annotations
@@ -49,10 +51,8 @@ class InWorker:
         return self.verifier.verify(gold, response, **kwargs)
 
 
-def _auto_in_workers(workers: int | None) -> bool:
-    if os.environ.get("COTFORGE_EVAL_GRADE_IN_WORKERS", "").strip().lower() in ("0", "false", "no"):
-        return False
-    return (workers or os.cpu_count() or 1) >= 2
+def _default_in_workers() -> bool:
+    return os.environ.get("COTFORGE_EVAL_GRADE_IN_WORKERS", "").strip().lower() in ("1", "true", "yes")
 
 
 class Grader:
@@ -73,7 +73,7 @@ class Grader:
         except (TypeError, ValueError):  # pragma: no cover - builtins
             params = {}
         self.takes_question = "question" in params
-        self.in_workers = _auto_in_workers(workers) if in_workers is None else bool(in_workers)
+        self.in_workers = _default_in_workers() if in_workers is None else bool(in_workers)
         # Verifiers without presettle already run whole in the pool (code); wrapping changes nothing.
         self._target = InWorker(self.verifier) if self.in_workers and hasattr(self.verifier, "presettle") else self.verifier
         self._memo: LRU[dict[str, Any]] = LRU(MEMO_SIZE)

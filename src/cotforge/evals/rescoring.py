@@ -76,11 +76,13 @@ def rescore(
     verifier_options: dict[str, dict[str, Any]] | None = None,
     verify_workers: int | None = None,
     plots: bool = True,
+    grade_in_workers: bool | None = None,
 ) -> dict[str, Any]:
     """Regrade every sample of ``run``; returns the new results.json content.
 
     ``verifier_options``: {verifier name: options} replacing the recorded ones for that verifier
     (others keep theirs). ``out``: write the regraded run there instead of replacing ``run``.
+    ``grade_in_workers``: as for :func:`cotforge.evals.run.run_eval`.
     """
     from cotforge.datagen.backends import SamplingParams
     from cotforge.evals.benchmarks import get_benchmark
@@ -112,7 +114,7 @@ def rescore(
         bench = get_benchmark(name)
         recorded = entry["verifier"]
         options = (verifier_options or {}).get(bench.verifier, recorded.get("options", {}))
-        grader = Grader(bench, options, verify_workers)
+        grader = Grader(bench, options, verify_workers, in_workers=grade_in_workers)
         identity = grader.identity()
         entry["verifier"] = identity
         plan = BenchPlan(bench, _Recorded(entry["data"], _RecordedPrompt(entry["prompt"])),

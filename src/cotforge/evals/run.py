@@ -30,6 +30,7 @@ def plan_benchmarks(
     benches: list[str] | str, *, data: dict[str, str | Path] | None, prompt: str | dict[str, str] | None,
     limit: int | None, preset: str | None, overrides: dict[str, Any], seed: int,
     verifier_options: dict[str, dict[str, Any]] | None, verify_workers: int | None,
+    grade_in_workers: bool | None = None,
 ) -> list[BenchPlan]:
     from cotforge.datagen.backends import SamplingParams
     from cotforge.evals.benchmarks import get_benchmark, parse_benches
@@ -46,7 +47,7 @@ def plan_benchmarks(
         sampling = resolve_sampling(preset, bench.default_sampling, overrides, seed)
         params = SamplingParams.from_dict(sampling)
         options = (verifier_options or {}).get(bench.verifier, {})
-        grader = Grader(bench, options, verify_workers)
+        grader = Grader(bench, options, verify_workers, in_workers=grade_in_workers)
         plans.append(BenchPlan(bench, loaded, params, grader, grader.identity()))
     return plans
 
@@ -80,6 +81,7 @@ def run_eval(
     engine: str = "local",
     workers: int = 1,
     ray_options: dict[str, Any] | None = None,
+    grade_in_workers: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``benches`` into the run folder ``out``; returns the results.json content.
 
@@ -89,7 +91,9 @@ def run_eval(
     ``verifier_options``: {verifier name: options}, passed to the verifier and recorded.
     ``generator``: a ready backend object (tests). ``plots``: draw the card's PNG plots.
     ``engine="ray"`` spreads each generation batch over ``workers`` Ray actors, one backend each
-    (``ray_options``: address, cpus_per_worker, gpus_per_worker, num_cpus). Rerunning on an interrupted folder resumes it.
+    (``ray_options``: address, cpus_per_worker, gpus_per_worker, num_cpus). ``grade_in_workers``: run
+    the whole verification in the verifier pool's processes (same verdicts; see
+    :mod:`cotforge.evals.grading`). Rerunning on an interrupted folder resumes it.
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -113,7 +117,8 @@ def run_eval(
             options.setdefault("chat_template", RAW_TEMPLATE)
     overrides = {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
     plans = plan_benchmarks(benches, data=data, prompt=prompt, limit=limit, preset=preset, overrides=overrides,
-                            seed=seed, verifier_options=verifier_options, verify_workers=verify_workers)
+                            seed=seed, verifier_options=verifier_options, verify_workers=verify_workers,
+                            grade_in_workers=grade_in_workers)
     out = Path(out)
     model_rec = model_record(model, backend, options)
     build_config = {
@@ -168,5 +173,6 @@ def run_eval(
         out, writer, plans, model=model, backend=backend,
         environment={"libraries": library_versions(), "chat_template": template},
         run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run, "engine": engine,
-                   "workers": workers if engine == "ray" else 1}, plots=plots,
+                   "workers": workers if engine == "ray" else 1,
+                   "grading": "workers" if plans and plans[0].grader.in_workers else "in-process"}, plots=plots,
     )
