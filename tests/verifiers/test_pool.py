@@ -328,3 +328,19 @@ def test_loading_a_verifier_does_not_count_against_its_first_item():
         out = verify_batch(SlowToLoad(), ["1", "2"], ["1", "3"], pool=p, timeout=0.5)
     assert [v.status for v in out] == [Status.CORRECT, Status.INCORRECT]
     assert p.stats["killed"] == 0
+
+
+def test_a_finishing_dispatcher_leaves_its_successor_in_place():
+    # The loop lets go of the pool (no work left); before its thread ends, a caller starts the next
+    # dispatcher. The old thread must not clear the new one's slot, or a third dispatcher would run
+    # beside it and the two would lose each other's results (a hang seen in bench/eval_bench.py).
+    p = VerifierPool(1)
+    successor = threading.Thread(target=lambda: None)
+
+    def loop_then_caller_starts_another():
+        with p._lock:
+            p._thread = successor
+
+    p._dispatch_loop = loop_then_caller_starts_another
+    p._dispatch()
+    assert p._thread is successor

@@ -266,7 +266,10 @@ class VerifierPool:
             self._pool, self._where = [], {}
         finally:
             with self._idle:
-                self._thread = None
+                # Only our own slot: after the loop let go, a caller may already have started the
+                # next dispatcher, and clearing its slot would let a third one run beside it.
+                if self._thread is threading.current_thread():
+                    self._thread = None
                 self._idle.notify_all()
 
     def _dispatch_loop(self) -> None:
