@@ -26,7 +26,7 @@ class LocalEngine:
     """Runs batches in this process, results in batch order (so the rows are the same whatever overlaps).
 
     Generation: one batch after another in the engine's thread - unless the backend takes concurrent
-    ``generate`` calls (``concurrent_calls``, e.g. the openai client, one event loop per call): then
+    ``generate`` calls (``concurrent_calls``, e.g. the openai client, whose calls share one loop): then
     prompts are submitted one per call, continuously, ``max_concurrency`` at a time, so the teacher
     stays saturated and one slow request holds up nothing but itself. Grading: up to ``overlap``
     batches on threads while later ones are generated (a SymPy straggler can take a second; the
