@@ -484,11 +484,29 @@ gold = json.loads(sys.argv[3])
 out = {}
 v = CodeVerifier(timeout=2.0, use_reference=False)
 for name, response in json.loads(open(sys.argv[1]).read()).items():
-    verdict = v.verify(gold, response)
+    run_gold, response = response if isinstance(response, list) else (gold, response)
+    verdict = v.verify(run_gold, response)
     out[name] = [verdict.status.value, verdict.reason, verdict.details.get("sandbox"), verdict.details.get("stderr_tail", "")]
 loose = CodeVerifier(timeout=2.0, use_reference=False, allow_unsandboxed=True)
 out["loose"] = [loose.verify(gold, "    return a + b\n").status.value]
 print(json.dumps(out))
+"""
+
+# A gold whose test process is busy in C (no signal handler runs) after the candidate answered,
+# and a candidate that keeps running from a timer after answering, out of the group and without
+# a parent-death signal.
+STUCK_GOLD = dict(ADD, test="def check(candidate):\n    assert candidate(1, 2) == 3\n    sum(range(10 ** 12))\n")
+ORPHAN = """\
+    posix.setsid()
+    libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0
+    import signal, time
+    def forever(*_):
+        posix.write(2, f"PID={posix.getpid()}\\n".encode())
+        while True:
+            time.sleep(0.05)
+    signal.signal(signal.SIGALRM, forever)
+    signal.setitimer(signal.ITIMER_REAL, 0.1)
+    return a + b
 """
 
 KILL_EVERYONE = """\
@@ -529,6 +547,7 @@ def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
             "forge": FORGED_SANDBOX_ERROR,
             "survive": candidate(SURVIVE),
             "unix": candidate(unix_attack(str(base / "listener"))),
+            "orphan": [STUCK_GOLD, candidate(ORPHAN)],
         }
         server = UnixServer(base, owner=65534)  # the user's own socket (a forkserver, tmux)
         spec = base / "attacks.json"
@@ -563,6 +582,14 @@ def test_as_an_ordinary_user_landlock_confines_or_the_verifier_refuses():
         assert out["unix"][0] == "correct" and server.got == [], (out["unix"], server.got)  # ran, reached nothing
         assert_untouched(base, {**files, spec: spec.read_text(), script: NONROOT_SCRIPT})
         assert not _alive(_pid_from({"stderr_tail": out["survive"][3]}))
+        # The test process was stuck in C at the deadline (SIGUSR1 unhandled), so it was killed
+        # without killing the candidate, which had left the group: the zygote reaps the orphan.
+        assert out["orphan"][0] == "timeout", out["orphan"]
+        orphan = _pid_from({"stderr_tail": out["orphan"][3]})
+        deadline = time.monotonic() + 3
+        while _alive(orphan) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(orphan)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

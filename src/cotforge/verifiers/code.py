@@ -17,7 +17,9 @@ How each candidate runs (``code_sandbox.py`` the parent side, ``code_harness.py`
 - each run is forked from a zygote (one long-lived harness process per sandbox, started as the
   verifier's user; Linux) that never runs anything from a problem, so a run starts from the same
   clean state without an interpreter start; the zygote is reachable only through a private
-  socket pair that runs close first, and it exits with the verifier. Elsewhere an interpreter is
+  socket pair that runs close first, and it exits with the verifier (killing what is left of
+  its runs). It is every run's subreaper: a candidate whose leader was killed at the deadline
+  becomes its child and is killed, even as an ordinary user. Elsewhere an interpreter is
   started per run;
 - two processes per candidate, joined by pipes: the candidate process runs prompt + candidate
   and answers calls to the entry point; the test process runs prompt + the gold's tests, with
@@ -85,9 +87,10 @@ What is NOT contained:
   no cgroup, and many small files can fill the temporary directory's disk until the timeout;
 - with ``network=True``: TCP and UDP over IPv4/IPv6, as the sandbox uid; on an architecture
   without the seccomp layer, UDP and unix sockets where there is no network namespace;
-- as an ordinary user, a candidate that leaves its process group and clears its parent-death
-  signal survives if the test process is itself stuck in C code when the deadline comes (the
-  parent cannot kill by uid there);
+- without the zygote (not Linux, or ``sandbox.use_zygote = False``), as an ordinary user, a
+  candidate that leaves its process group and clears its parent-death signal survives if the
+  test process is itself stuck in C code when the deadline comes (the parent cannot kill by uid
+  there; with the zygote, its subreaper, the orphan is killed within half a second);
 - semantics the split changes: the tests see copies, so argument mutations by the candidate are
   invisible to them; results that are not plain data (generators, numpy values, custom classes)
   fail with a TypeError; tests can call the entry point by name and the prompt's helpers, not

@@ -513,24 +513,38 @@ def zygote(ctl_fd):
     """Serve runs forked from this process (started once per sandbox, as the verifier's user):
     each request on the control socket carries a run's stdin, stdout and stderr; the reply is the
     run leader's pid and a pidfd for it. Nothing from a problem ever runs in this process, so
-    every run starts from the same clean state, without an interpreter start or imports."""
+    every run starts from the same clean state, without an interpreter start or imports.
+
+    It is also the subreaper of every run: a candidate process whose leader was killed at the
+    deadline (having left its group and cleared its parent-death signal) becomes this process's
+    child, and is killed within half a second; it cannot leave (it cannot fork)."""
+    import select
     import socket
 
     global _C
     _C = _load_confine()
+    _C.set_child_subreaper()
     ctl = socket.socket(fileno=ctl_fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # leaders are reaped by the kernel
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # leaders (and orphans) are reaped by the kernel
+    leaders = {}  # pid -> pidfd of each run still going
     while True:
+        if leaders:
+            _sweep(leaders)
+        ready, _, _ = select.select([ctl], [], [], 0.5 if leaders else None)
+        if not ready:
+            continue
         try:
             msg, fds, _, _ = socket.recv_fds(ctl, 16, 3)
         except OSError:
-            os._exit(0)
+            _last_sweep(leaders)
         if not msg or len(fds) != 3:  # the verifier is gone (or sent nonsense): stop
-            os._exit(0)
+            _last_sweep(leaders)
         pid = os.fork()
         if pid == 0:
             try:
                 ctl.close()
+                for fd in leaders.values():
+                    os.close(fd)
                 os.setsid()  # its own group, as start_new_session gives a Popen'd harness
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the leader waits for its candidate
                 for target, fd in enumerate(fds):
@@ -541,16 +555,90 @@ def zygote(ctl_fd):
                 main()
             finally:
                 os._exit(1)
+        pidfd = []
         try:
             pidfd = [os.pidfd_open(pid)]
+            leaders[pid] = pidfd[0]
         except OSError:  # already over and reaped
-            pidfd = []
+            pass
         try:
             socket.send_fds(ctl, [struct.pack(">q", pid)], pidfd)
         except OSError:
-            os._exit(0)
-        for fd in fds + pidfd:
+            _last_sweep(leaders)
+        for fd in fds:
             os.close(fd)
+
+
+def _last_sweep(leaders):
+    """The verifier is gone: kill every run still going and every orphan, then exit. (An orphan
+    of a leader killed just before would otherwise go to init when this process exits.)"""
+    import select
+
+    for pid, fd in leaders.items():
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(0):  # still alive, so the group id is still its own
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except OSError:
+            pass
+    leaders.clear()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:  # killed leaders' candidates arrive here as they die
+        _sweep(leaders)
+        if not _children():
+            break
+        time.sleep(0.02)
+    os._exit(0)
+
+
+def _sweep(leaders):
+    """Forget finished leaders; SIGKILL every other child (an orphan of a killed run)."""
+    import select
+
+    for pid, fd in list(leaders.items()):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if poller.poll(0):  # readable pidfd: the process has exited
+            os.close(fd)
+            del leaders[pid]
+    for pid in _children():
+        if pid in leaders:
+            continue
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if pid in _children():  # still ours (not a reused pid), and not a leader
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _children():
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except OSError:  # no CONFIG_PROC_CHILDREN: scan
+        found = set()
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == me:
+                    found.add(int(name))
+        return found
 
 
 if __name__ == "__main__":
