@@ -54,3 +54,18 @@ def test_ppo_two_process_gloo_launch(tmp_path, tiny_model_dir):
     assert len(json.loads((out / "log_history.json").read_text())) == 2 == report["global_steps"]
     assert proc.stdout.count("ppo: saved") == 1  # the main process alone writes and says so
     assert (out / "critic.pt").is_file()
+
+
+@pytest.mark.parametrize("name, kind, zero", [("cpu_2proc", "MULTI_GPU", None), ("zero2", "DEEPSPEED", 2),
+                                              ("zero3", "DEEPSPEED", 3)])
+def test_accelerate_configs_load_with_accelerate(name, kind, zero):
+    """The launch configs in recipes/accelerate/ are read by accelerate's own loader as what they claim."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(RECIPES / "accelerate" / f"{name}.yaml"))
+    assert cfg.distributed_type.name == kind
+    if zero is None:
+        assert cfg.num_processes == 2 and cfg.mixed_precision == "no"
+    else:
+        assert cfg.deepspeed_config["zero_stage"] == zero and cfg.mixed_precision == "bf16"
+        assert cfg.deepspeed_config["gradient_accumulation_steps"] == "auto"  # taken from the stage's args

@@ -300,6 +300,10 @@ def run_ppo(cfg: Mapping[str, Any], *, recipe: Mapping[str, Any] | None = None,
                                       max_new_tokens=s.max_new_tokens, tokenizer=tokenizer, where=where)
     dataset, counts = filter_prompts(dataset, tokenizer, cfg.get("max_prompt_length"))
     accelerator = Accelerator(cpu=s.use_cpu, mixed_precision="bf16" if s.bf16 else "no")
+    if accelerator.distributed_type.name == "DEEPSPEED" and variant == "ppo":
+        # accelerate's DeepSpeed engine takes one model per Accelerator; the critic is a second one.
+        raise UsageError(f"{where}: PPO with a critic does not run under DeepSpeed here; launch it data-parallel "
+                         "(recipes/accelerate/cpu_2proc.yaml style, MULTI_GPU) or use variant: reinforce")
     torch.manual_seed(s.seed + accelerator.process_index)
     ref = copy.deepcopy(policy).eval().requires_grad_(False)
     critic = value_model(str(cfg["model"])) if variant == "ppo" else None
