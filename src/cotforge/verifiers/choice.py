@@ -70,17 +70,33 @@ _BELIEF = (
 _OPTION_WORD = r"(?:(?:la|el|le|die|der|a|o|il|l['’])\s*)?(?:opci[óo]n|option|op[çc][ãa]o|opzione|вариант|选项|選項)?\s*"
 
 # Optional lead-ins ("the final", "the correct") need not be matched: the letter follows the verb.
-_PHRASE_RE = re.compile(
-    r"(?:\b(?:answer|option|choice)(?:\s+choice)?\s+(?:is|would\s+be|will\s+be|should\s+be)"
+_PHRASE_HEADS = (
+    r"\b(?:answer|option|choice)(?:\s+choice)?\s+(?:is|would\s+be|will\s+be|should\s+be)"
     r"|\banswer(?=\s*[:：])"  # "The answer: D" anywhere in a line
     r"|\bclosest(?:\s+(?:one|answer|option|choice))?(?:,?\s*which)?\s+is"
     r"|\b(?:choose|select|pick)"
     r"|" + _BELIEF
-    + r"|(?<![A-Za-z])(?:" + "|".join(ANSWER_IS_ANCHORS) + r")"
-    r")\s*[:：]?\s*" + _HEDGE + _OPTION_WORD
-    + _DECO_L + r"\s*(?:option\s+|choice\s+)?" + _LETTER + _DECO_R + _AFTER,
-    re.IGNORECASE,
 )
+_PHRASE_TAIL = r")\s*[:：]?\s*" + _HEDGE + _OPTION_WORD + _DECO_L + r"\s*(?:option\s+|choice\s+)?" + _LETTER + _DECO_R + _AFTER
+_PHRASE_RE = re.compile(
+    r"(?:" + _PHRASE_HEADS + r"|(?<![A-Za-z])(?:" + "|".join(ANSWER_IS_ANCHORS) + r")" + _PHRASE_TAIL, re.IGNORECASE
+)
+# The same without the other languages' anchors: a case-insensitive alternation of 13 anchors
+# costs 5x the English pattern on every response, so it only runs when one of their words is there.
+_PHRASE_EN_RE = re.compile(r"(?:" + _PHRASE_HEADS + _PHRASE_TAIL, re.IGNORECASE)
+# In ASCII text, a word that every anchor of ANSWER_IS_ANCHORS holds (the others hold a letter
+# beyond ASCII: "ответ", "答案", "정답", "đáp án").
+_ASCII_ANCHOR_WORDS = ("respuesta", "ponse", "antwort", "resposta", "risposta", "jawaban", "antwoord", "odpowied")
+
+
+def _phrase_pattern(text: str) -> re.Pattern[str]:
+    if text.isascii():
+        lower = text.lower()
+        if not any(w in lower for w in _ASCII_ANCHOR_WORDS):
+            return _PHRASE_EN_RE
+    return _PHRASE_RE
+
+
 # A conclusion: "so (C).", "Therefore, **B**." - a marker word right before a letter that ends the
 # sentence. The sentence end is required: "so E = 0.22" and "so (F) is incorrect" are not answers.
 _CONCLUDE_RE = re.compile(
@@ -154,7 +170,7 @@ def extract_choice(text: str) -> tuple[str | None, str]:
             return None, "several_letters"
     candidates = []
     for rule, pattern in (
-        ("answer_is", _PHRASE_RE),
+        ("answer_is", _phrase_pattern(text)),
         ("answer_colon", _COLON_RE),
         ("conclusion", _CONCLUDE_RE),
         ("judged_correct", _JUDGED_RE),
