@@ -9,7 +9,8 @@ pool, reasoning statistics, Parquet shards with journal and hashes, metrics with
 maj@k equivalence checks, results.json, manifest and card. Each repeat runs in a fresh process, so
 every verdict cache is cold. Imports and the verifier pool's start (its forkserver loads SymPy and
 math-verify) happen before the clock, as the peer's ``import math_verify`` does; their seconds are
-reported apart (``startup``). Two grading modes, alternated within each repeat: ``workers`` (the
+reported apart (``startup``). A third mode replaces verification by a constant verdict, leaving the
+harness's own cost (replay, rows, statistics, shards, metrics, card). Two grading modes, alternated within each repeat: ``workers`` (the
 opt-in: every item verified in the pool's processes) and ``in-process`` (the default: the cheap
 part of each verdict settled in the harness's grading thread, ``COTFORGE_EVAL_GRADE_IN_WORKERS=0``).
 
@@ -49,6 +50,17 @@ def start_pool() -> float:
     return time.perf_counter() - t0
 
 
+def null_grader() -> None:
+    """Replace verification by a constant verdict (bench only): what is left is the harness's own cost."""
+    from cotforge.evals.grading import Grader
+
+    def grade(self, rows):
+        return [{"status": "incorrect", "score": 0.0, "correct": False, "extracted": None, "reason": "bench"} for _ in rows]
+
+    Grader.grade = grade
+    Grader.equivalences = lambda self, per_question: [{} for _ in per_question]
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and all its descendants alive now (the pool's forkserver and workers)."""
     import psutil
@@ -65,6 +77,8 @@ def cpu_seconds() -> float:
 
 def harness_once(work: Path, outputs: Path) -> dict:
     """One timed pass of the harness over every set (runs in its own process)."""
+    import os
+
     t0 = time.perf_counter()
     import cotforge.evals.finish  # noqa: F401 - imports before the clock, as for the peer
     import cotforge.evals.grading  # noqa: F401
@@ -73,6 +87,8 @@ def harness_once(work: Path, outputs: Path) -> dict:
     from cotforge.evals.run import run_eval
 
     startup = {"imports": time.perf_counter() - t0, "pool": start_pool()}
+    if os.environ.get("COTFORGE_BENCH_NULL_GRADER") == "1":
+        null_grader()
 
     sets = published_sets(outputs)
     prepared = []
@@ -149,13 +165,14 @@ def main() -> int:
         return 2
     import os
 
-    modes = {"workers": "1", "in-process": "0"}
+    modes = {"workers": "1", "in-process": "0", "none (harness's own cost)": "null"}
     harness: dict[str, list] = {m: [] for m in modes}
     peer = []
     for r in range(args.repeats):
         order = list(modes) if r % 2 == 0 else list(reversed(modes))  # neither mode always goes first
         for mode in order:
-            env = {**os.environ, "COTFORGE_EVAL_GRADE_IN_WORKERS": modes[mode]}
+            env = {**os.environ, "COTFORGE_EVAL_GRADE_IN_WORKERS": "0" if modes[mode] == "null" else modes[mode],
+                   "COTFORGE_BENCH_NULL_GRADER": "1" if modes[mode] == "null" else "0"}
             done = subprocess.run([sys.executable, __file__, "--one", "--outputs", str(args.outputs)],
                                   capture_output=True, text=True, check=True, env=env)
             harness[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -180,6 +197,8 @@ def main() -> int:
         print(f"| harness ({mode} grading), all sets | {first['math']['samples'] + first['choice']['samples']} | {rng_(total(runs))} |")
     print(f"| plain math-verify loop (parse + verify, serial) | {peer[0]['samples']} | {rng_(p_math, '{:,.1f}')} |")
     for mode, runs in harness.items():
+        if mode.startswith("none"):
+            continue
         ratios = [h / p for h, p in zip(rates(runs, "math"), p_math)]
         print(f"\nharness ({mode} grading) / plain loop on math: {rng_(ratios, '{:.1f}')}x")
     for mode, runs in harness.items():

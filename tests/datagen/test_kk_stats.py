@@ -50,6 +50,13 @@ def test_built_card_statistics_match_the_rows(tmp_path):
     rows = [r for f in sorted((out / "data" / "4ppl").glob("train-*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert stats["mean_cot_words"] == pytest.approx(sum(r["cot"].count(" ") + 1 for r in rows) / len(rows))
     assert stats["shape"]["roots"] == shape(parse_statements(r["statements"]) for r in rows)["roots"]
+    cells = [v for r in rows for v in r["solution"]]
+    assert stats["knight_share"] == pytest.approx(sum(cells) / len(cells))
+    assert stats["degenerate_statements"] == sum(r["n_degenerate"] for r in rows)
+    assert stats["distinct_logic"] == len({r["logic_key"] for r in rows}) == 50
+    assert stats["operators"]["not"] == sum(r["statements"].count("'not'") for r in rows)
+    card = (out / "README.md").read_text()
+    assert f"| 4ppl | train | {100 * stats['knight_share']:.1f}% | {stats['degenerate_statements']} (" in card
 
 
 @pytest.mark.parametrize("args,named,not_named", [
