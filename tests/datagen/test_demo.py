@@ -25,7 +25,12 @@ def test_demo_builds_every_stage(tmp_path):
     from transformers import AutoConfig
 
     fits = re.search(r"longest teacher conversation \(prompt \+ trace\) has ([\d,]+) tiny-model tokens: it fits", text)
-    assert fits and int(fits.group(1).replace(",", "")) <= AutoConfig.from_pretrained(tmp_path / "tiny-model").max_position_embeddings
+    context = AutoConfig.from_pretrained(tmp_path / "tiny-model").max_position_embeddings
+    assert fits and int(fits.group(1).replace(",", "")) <= context
+    from transformers import AutoTokenizer
+
+    # the tokenizer's limit is the model's context (else transformers warns "longer than ... 2048")
+    assert AutoTokenizer.from_pretrained(tmp_path / "tiny-model").model_max_length == context == 4096
     assert "essentially untrained" in text and "the point is the plumbing" in text.lower()
     assert "constructed CoT" in text and "replay backend" in text
 

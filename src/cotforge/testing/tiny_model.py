@@ -21,7 +21,7 @@ import random
 from pathlib import Path
 
 #: Bump when the recipe changes, so cached folders are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: the tokenizer's model_max_length follows the model's context
 MARKER = "cotforge_tiny_model.json"
 
 PAD, IM_START, IM_END = "<pad>", "<|im_start|>", "<|im_end|>"
@@ -156,6 +156,8 @@ def build_tiny_model(
     conversations = [_conversation(rng) for _ in range(2000)]
     texts = [_render(c) for c in conversations] + _corpus(rng, 400)
     tokenizer = _train_tokenizer(texts, vocab_size=448)
+    # the tokenizer's length limit is the model's context, so a longer context warns at the right length
+    tokenizer.model_max_length = max_position_embeddings
 
     config = LlamaConfig(
         vocab_size=len(tokenizer),
