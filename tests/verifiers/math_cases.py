@@ -286,6 +286,21 @@ ROWS: list[Row] = [
     ("2", r"\boxed{2.0}", True, None, "numbers"),
     ("0.1", r"\boxed{0.10}", True, None, "numbers"),
     ("3", r"\boxed{3.1}", False, None, "numbers"),
+    # repeating decimals are exact fractions (after the restatement guard: see the restating rows)
+    (r"\frac{1}{3}", r"The decimal repeats, so the answer is $\boxed{0.\overline{3}}$.", True, None, "numbers"),
+    (r"\frac{1}{6}", r"\boxed{0.1\overline{6}}", True, None, "numbers"),
+    (r"\frac{1}{6}", r"\boxed{0.1\overline{7}}", False, None, "numbers"),
+    ("1", r"\boxed{0.\overline{9}}", True, None, "numbers"),
+    (r"\frac{4}{11}", r"\boxed{0.\overline{36}}", True, r"Express $\frac{4}{11}$ as a repeating decimal.", "numbers"),
+    (r"\frac{4}{11}", r"\boxed{0.\overline{36}}", False, r"Express $0.\overline{36}$ as a common fraction.", "restates_question"),
+    # unicode radicals, and a spaced imaginary unit (math-verify makes "4 i" a different symbol)
+    (r"\sqrt{2}", r"So $x = \boxed{√2}$.", True, None, "numbers"),
+    (r"2\sqrt{3}", r"\boxed{2√3}", True, None, "numbers"),
+    (r"\sqrt[3]{5}", r"\boxed{∛5}", True, None, "numbers"),
+    (r"\sqrt{3}", r"\boxed{√2}", False, None, "numbers"),
+    ("3+4i", r"Thus $z = \boxed{3 + 4 i}$.", True, None, "numbers"),
+    ("3 + 4 i", r"\boxed{3+4i}", True, None, "numbers"),
+    ("3+5i", r"\boxed{3 + 4 i}", False, None, "numbers"),
     # scientific notation is a power of ten, not Euler's number
     (r"6.02 \times 10^{23}", r"\boxed{6.02e23}", True, None, "numbers"),
     ("0.001", r"\boxed{1e-3}", True, None, "numbers"),

@@ -40,7 +40,7 @@ from typing import Any
 from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.cache import LRU
 from cotforge.verifiers.math_text import (
-    MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, restates_question, space_out_scripts, too_big_to_evaluate,
+    MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, repeating_decimal_as_fraction, restates_question, space_out_scripts, too_big_to_evaluate,
 )
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
@@ -312,6 +312,8 @@ class MathVerifier:
                         f"restates_question: the answer repeats the question's {restated[:60]!r} with no reduction",
                         {"path": "guard", "guard": "restates_question", "source": source},
                     )
+        if "overline" in answer or "overline" in gold_str:  # after the guard: see repeating_decimal_as_fraction
+            answer, gold_str = repeating_decimal_as_fraction(answer), repeating_decimal_as_fraction(gold_str)
         key = (self._identity, gold_str, answer, source)
         cached = _VERDICTS.get(key)
         if cached is not None:

@@ -156,6 +156,45 @@ def space_out_scripts(text: str) -> str:
 
 # 6.02e23, 1e-3, 2.5E+4: scientific notation as a whole answer (math-verify reads "e" as Euler's number).
 _E_NOTATION_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,4})$")
+# Unicode radicals: math-verify reads "√2" as nothing it can parse; the argument is a number, one
+# letter, a braced or a parenthesised group.
+_UNICODE_ROOT_RE = re.compile(r"([√∛∜])\s*(\d+(?:\.\d+)?|[A-Za-z]|\{[^{}]*\}|\([^()]*\))")
+_ROOT_INDEX = {"√": "", "∛": "[3]", "∜": "[4]"}
+# math-verify makes the "i" of "4 i" a different symbol from the "i" of "4i" (they never compare
+# equal), so a space between a coefficient and i goes.
+_SPACED_I_RE = re.compile(r"(?<=[\d}])\s+(?=i(?![A-Za-z]))")
+
+
+def _unicode_root(m: re.Match) -> str:
+    arg = m.group(2)
+    if arg[0] in "{(":
+        arg = arg[1:-1]
+    return f"\\sqrt{_ROOT_INDEX[m.group(1)]}{{{arg}}}"
+
+
+# A repeating decimal: 0.\overline{3}, 0.1\overline{6}, 2.\overline{142857} (neither SymPy nor the
+# fast path reads \overline). Bounded digit runs keep the exact fraction small.
+_REPEATING_RE = re.compile(r"^([+-]?)(\d{0,30})\.(\d{0,30})\\overline\s*\{\s*(\d{1,30})\s*\}$")
+
+
+def repeating_decimal_as_fraction(text: str) -> str:
+    """``0.1\\overline{6}`` -> ``\\frac{1}{6}`` (exact); any other text unchanged.
+
+    Applied only after the restatement guard, so "express 0.\\overline{3} as a fraction" answered with
+    ``0.\\overline{3}`` is still a restatement."""
+    m = _REPEATING_RE.match(text.strip())
+    if m is None:
+        return text
+    from fractions import Fraction
+
+    sign, whole, fixed, period = m.groups()
+    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+    value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    if sign == "-":
+        value = -value
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{'-' if value < 0 else ''}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
 
 
 def prenormalize(text: str) -> str:
@@ -166,7 +205,10 @@ def prenormalize(text: str) -> str:
     - upright constants become the letters math-verify reads as constants (``\\mathrm{e}`` -> ``e``);
     - a mixed number with a proper fraction becomes the improper fraction (``3 2/5`` -> ``\\frac{17}{5}``);
     - plain words after a number are a unit and go (``12 days`` -> ``12``);
-    - a number in scientific notation is a power of ten (``6.02e23`` -> ``6.02\\times 10^{23}``).
+    - a number in scientific notation is a power of ten (``6.02e23`` -> ``6.02\\times 10^{23}``);
+    - unicode radicals become ``\\sqrt`` (``√2`` -> ``\\sqrt{2}``, ``∛x`` -> ``\\sqrt[3]{x}``);
+    - a space between a coefficient and ``i`` goes (``4 i`` -> ``4i``: math-verify reads them as two
+      different symbols).
     """
     s = text.strip()
     for _ in range(3):
@@ -190,6 +232,10 @@ def prenormalize(text: str) -> str:
     m = _E_NOTATION_RE.match(s)
     if m:
         s = f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}"
+    if "√" in s or "∛" in s or "∜" in s:
+        s = _UNICODE_ROOT_RE.sub(_unicode_root, s)
+    if " i" in s:
+        s = _SPACED_I_RE.sub("", s)
     return s
 
 
