@@ -44,3 +44,28 @@ def test_missing_extra_names_the_pip_command():
 
     with pytest.raises(MissingExtraError, match=r"pip install 'cotforge\[vllm\]'"):
         require("cotforge_no_such_module", "vllm", "offline generation")
+
+
+# docs/architecture.md's dependency direction: a package imports only what lies below it.
+_MUST_NOT_IMPORT = {
+    "verifiers": ("cotforge.datagen", "cotforge.store", "cotforge.evals", "cotforge.trainers", "cotforge.hub"),
+    "store": ("cotforge.datagen", "cotforge.verifiers", "cotforge.evals", "cotforge.trainers", "cotforge.hub"),
+    "hub": ("cotforge.datagen", "cotforge.evals", "cotforge.trainers", "cotforge.verifiers"),
+    "datagen": ("cotforge.evals", "cotforge.trainers"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(_MUST_NOT_IMPORT))
+def test_no_import_runs_back_up_the_dependency_direction(package):
+    import ast
+    from pathlib import Path
+
+    import cotforge
+
+    root = Path(cotforge.__file__).parent
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith(_MUST_NOT_IMPORT[package])]
+    assert not found, found

@@ -119,7 +119,7 @@ def build_kk(
     from cotforge.datagen.kk.files import exclusion_keys
     from cotforge.datagen.kk.perturb import LOGICAL
     from cotforge.datagen.kk.stats import kk_stats
-    from cotforge.hub.kk_card import render_kk_card
+    from cotforge.datagen.kk.card import render_kk_card
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
 
