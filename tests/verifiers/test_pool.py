@@ -344,3 +344,21 @@ def test_a_finishing_dispatcher_leaves_its_successor_in_place():
     p._dispatch_loop = loop_then_caller_starts_another
     p._dispatch()
     assert p._thread is successor
+
+
+def test_a_script_without_a_main_guard_is_told_once_not_once_per_item(tmp_path):
+    # Without `if __name__ == "__main__":` the pool's workers cannot start (they re-import the
+    # script); every item is then a setup error, and the reason is logged once, not per call.
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from cotforge.verifiers import get_verifier\n"
+        "v = get_verifier('math')\n"
+        "statuses = [v.verify(r'\\sin^2 x + \\cos^2 x', f'\\\\boxed{{\\\\sin x + {k}}}').status.value for k in range(6)]\n"
+        "print('STATUSES', statuses)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "STATUSES ['error', 'error', 'error', 'error', 'error', 'error']" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert done.stderr.count("could not start a verifier worker") == 1, done.stderr[-3000:]

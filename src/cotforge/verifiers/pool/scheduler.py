@@ -142,6 +142,7 @@ class VerifierPool:
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
         self._wake_pending = False
+        self._last_give_up: tuple[str, float] = ("", 0.0)  # (reason, monotonic time it was logged)
         self._pid = os.getpid()
         # Owned by the dispatcher thread (and by close() once the dispatcher has exited).
         self._pool: list[_Worker] = []
@@ -473,8 +474,13 @@ class VerifierPool:
 
     def _give_up(self, batches: list[_Batch], why: str) -> None:
         """Workers cannot be started: every queued item gets an ``error`` verdict saying why
-        (a verifier never raises), and the workers that never became ready are dropped."""
-        log.warning("%s", why)
+        (a verifier never raises), and the workers that never became ready are dropped. The same
+        reason is logged at most once a minute: a script calling ``verify`` item by item would
+        otherwise print it once per item."""
+        now = time.monotonic()
+        if why != self._last_give_up[0] or now - self._last_give_up[1] > 60.0:
+            self._last_give_up = (why, now)
+            log.warning("%s", why)
         with self._lock:
             for b in batches:
                 while b.pending:
