@@ -232,3 +232,27 @@ def test_bare_formula_matrices_and_other_scripts(text, expected):
 def test_a_bold_label_before_a_colon_is_not_the_answer():
     assert extract_with_source("**结论**：总共有99颗弹珠。")[1] != "bold"
     assert extract_with_source("So there are **73** ways.") == ("73", "bold")
+
+
+def test_final_boxes_reads_boxes_from_the_end_only_while_they_join(monkeypatch):
+    # thousands of unclosed boxes (a degenerate output) must not each be scanned to the end
+    import cotforge.verifiers.response as R
+
+    calls = []
+    real = R._box_content
+    monkeypatch.setattr(R, "_box_content", lambda text, start: calls.append(start) or real(text, start))
+    text = "\\boxed{. " * 5000 + " so $\\boxed{3}$ and $\\boxed{-4}$"
+    assert R.final_boxes(text) == ["3", "-4"]
+    assert len(calls) == 3  # the two joined boxes and the one before them that does not join
+
+
+@pytest.mark.parametrize("text", [
+    "La respuesta es 5.", "LA RESPUESTA ES 5.", "La réponse est 5.", "La reponse est 5.", "Die Antwort ist 5.",
+    "A resposta é 5.", "La risposta è 5.", "Ответ - 5.", "答案是5。", "答えは5です", "정답은 5\n", "Đáp án là 5.",
+    "Jawaban adalah 5.", "Het antwoord is 5.", "Odpowiedz to 5.", "Odpowiedź to 5.",
+])
+def test_other_languages_anchors_are_found_where_the_english_shortcut_is_skipped(text):
+    from cotforge.verifiers.response import extract_with_source, may_hold_other_languages_anchor
+
+    assert may_hold_other_languages_anchor(text)
+    assert extract_with_source("Some work first.\n" + text) == ("5", "answer_is")

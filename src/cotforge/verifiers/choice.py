@@ -34,7 +34,9 @@ from typing import Any
 
 from cotforge.errors import UsageError
 from cotforge.verifiers.base import Status, Verdict
-from cotforge.verifiers.response import ANSWER_IS_ANCHORS, ANSWER_LABELS, answer_tag, last_boxed, parse_response, to_text
+from cotforge.verifiers.response import (
+    ANSWER_IS_ANCHORS, ANSWER_LABELS, answer_tag, last_boxed, may_hold_other_languages_anchor, parse_response, to_text,
+)
 
 __all__ = ["ChoiceVerifier", "LETTERS", "extract_choice", "gold_letter"]
 
@@ -84,17 +86,10 @@ _PHRASE_RE = re.compile(
 # The same without the other languages' anchors: a case-insensitive alternation of 13 anchors
 # costs 5x the English pattern on every response, so it only runs when one of their words is there.
 _PHRASE_EN_RE = re.compile(r"(?:" + _PHRASE_HEADS + _PHRASE_TAIL, re.IGNORECASE)
-# In ASCII text, a word that every anchor of ANSWER_IS_ANCHORS holds (the others hold a letter
-# beyond ASCII: "ответ", "答案", "정답", "đáp án").
-_ASCII_ANCHOR_WORDS = ("respuesta", "ponse", "antwort", "resposta", "risposta", "jawaban", "antwoord", "odpowied")
 
 
 def _phrase_pattern(text: str) -> re.Pattern[str]:
-    if text.isascii():
-        lower = text.lower()
-        if not any(w in lower for w in _ASCII_ANCHOR_WORDS):
-            return _PHRASE_EN_RE
-    return _PHRASE_RE
+    return _PHRASE_RE if may_hold_other_languages_anchor(text) else _PHRASE_EN_RE
 
 
 # A conclusion: "so (C).", "Therefore, **B**." - a marker word right before a letter that ends the

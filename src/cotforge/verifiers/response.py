@@ -229,14 +229,21 @@ def final_boxes(text: str) -> list[str]:
     last box is empty or unclosed."""
     if not isinstance(text, str) or "\\" not in text:
         return []
-    spans = []
-    for m in _BOX_RE.finditer(text):
-        content, end = _box_content(text, m.end())
-        spans.append((m.start(), end, content.strip() if content is not None else None))
-    if not spans or not spans[-1][2]:
+    # Box contents are read from the last box backwards and only while boxes join: reading every
+    # box was quadratic on degenerate outputs (thousands of unclosed "\boxed{" each scanned to the end).
+    commands = [(m.start(), m.end()) for m in _BOX_RE.finditer(text)]
+
+    def span(k: int) -> tuple[int, int, str | None]:
+        content, end = _box_content(text, commands[k][1])
+        return commands[k][0], end, content.strip() if content is not None else None
+
+    if not commands:
         return []
-    group = [spans[-1]]
-    for prev in reversed(spans[:-1]):
+    group = [span(len(commands) - 1)]
+    if not group[0][2]:
+        return []
+    for k in range(len(commands) - 2, -1, -1):
+        prev = span(k)
         between = text[prev[1] : group[0][0]]
         if not prev[2] or not _joins_boxes(between):
             break
@@ -297,11 +304,27 @@ ANSWER_LABELS = (
     r"risposta(?:\s+finale)?", r"(?:окончательный\s+)?ответ", r"(?:最终|最終)?答案", r"答え", r"解答", r"答", r"(?:최종\s*)?(?:정답|답)",
     r"đáp\s+án", r"cevap", r"jawaban", r"antwoord", r"odpowied[źz]",
 )
+_ANSWER_IS_TAIL = r"\s*(?:[:：]\s*)?(.+?)(?=\.\s|\.$|。|です|である|\n|$)"
 _ANSWER_IS_RE = re.compile(
     r"(?:\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)|(?<![A-Za-z])(?:" + "|".join(ANSWER_IS_ANCHORS) + r"))"
-    r"\s*(?:[:：]\s*)?(.+?)(?=\.\s|\.$|。|です|である|\n|$)",
+    + _ANSWER_IS_TAIL,
     re.IGNORECASE,
 )
+# The same without the other languages' anchors: their case-insensitive alternation costs several
+# times the English pattern on every response, so it runs only where one of them can match.
+_ANSWER_IS_EN_RE = re.compile(r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)" + _ANSWER_IS_TAIL, re.IGNORECASE)
+#: In ASCII text, a word that every ASCII-writable anchor of ANSWER_IS_ANCHORS holds (the other
+#: anchors hold a letter beyond ASCII: "ответ", "答案", "정답", "đáp án").
+_ASCII_ANCHOR_WORDS = ("respuesta", "ponse", "antwort", "resposta", "risposta", "jawaban", "antwoord", "odpowied")
+
+
+def may_hold_other_languages_anchor(text: str) -> bool:
+    """Whether an anchor of :data:`ANSWER_IS_ANCHORS` can match ``text`` at all (a cheap test that
+    lets the callers use their English-only patterns on the rest, with the same matches)."""
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return any(w in lower for w in _ASCII_ANCHOR_WORDS)
 # "the final answer is" (or its "Final Answer:" label): stated after the boxes, it wins over them.
 _FINAL_STATED_RE = re.compile(r"\bfinal\s+answer\s*(?:is\b|[:：])|最终答案|最終答案|respuesta\s+final|r[ée]ponse\s+finale", re.IGNORECASE)
 # "Answer: X", "**Final Answer:** X", "Final answer - X" at the start of a line.
@@ -375,7 +398,7 @@ def extract_with_source(text: str) -> tuple[str | None, str]:
     tagged = answer_tag(text)
     if tagged is not None:
         return clean_answer(tagged), "answer_tag"
-    m = _last_match(_ANSWER_IS_RE, text)
+    m = _last_match(_ANSWER_IS_RE if may_hold_other_languages_anchor(text) else _ANSWER_IS_EN_RE, text)
     if m is not None:
         ans = clean_answer(_leading_math(m.group(1)))
         if ans:
