@@ -7,6 +7,7 @@ dataset's statistics. The YAML is generated here, not templated, so it is always
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -59,18 +60,26 @@ def front_matter(manifest: dict[str, Any], meta: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
 
 
-def render_card(template: str, manifest: dict[str, Any], *, meta: dict[str, Any], **context: Any) -> str:
-    """Render ``cards/<template>`` with the manifest and ``context``; prepend the YAML front matter."""
+@functools.lru_cache(maxsize=8)
+def _environment(folder: str):
+    """One Jinja environment per templates folder: it caches compiled templates (and re-reads a
+    template whose file changed), so a build does not recompile its card (~25 ms) every time."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(cards_dir())),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,  # a missing statistic is a bug, not an empty cell
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=True,
     )
     env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     env.filters["pct"] = lambda x, digits=1: f"{100 * x:.{digits}f}%" if x is not None else "n/a"
-    body = env.get_template(template).render(manifest=manifest, **context)
+    return env
+
+
+def render_card(template: str, manifest: dict[str, Any], *, meta: dict[str, Any], **context: Any) -> str:
+    """Render ``cards/<template>`` with the manifest and ``context``; prepend the YAML front matter."""
+    body = _environment(str(cards_dir())).get_template(template).render(manifest=manifest, **context)
     return front_matter(manifest, meta) + body
