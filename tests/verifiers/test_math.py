@@ -242,3 +242,30 @@ def test_unusual_but_valid_golds_still_grade(gold):
     from cotforge.verifiers.base import Status
 
     assert get_verifier("math").verify(gold, "\\boxed{" + gold + "}").status is Status.CORRECT
+
+
+@pytest.mark.parametrize(
+    "gold,answer,numeric,expected",
+    [
+        ("100", r"\frac{54 \sqrt[3]{2abc} (a^2 + 2b^2 + 4c^2)}{(a + b + c)^3}", True, I),  # MATH-500: 0.36 s in simplify
+        ("-1", r"4 \cos \frac{3 \pi k}{5} \cos \frac{\pi k}{5}", True, I),
+        ("1", r"\sin^2 k + \cos^2 k", False, C),  # constant for every k: never called different
+        ("2", r"\frac{2x}{x}", False, C),
+        # equal at positive points, so not "different"; math-verify (no positivity) says unequal
+        ("0", r"\log(ab) - \log a - \log b", False, I),
+        ("3", r"3 + 0 i", False, C),  # i may be the imaginary unit: left to math-verify
+    ],
+)
+def test_constant_gold_against_symbols(gold, answer, numeric, expected):
+    # A constant gold against an answer in free symbols: a far value at a point of positive
+    # rationals decides "different" without simplify; math-verify (in-process) must agree.
+    from cotforge.verifiers.math import _numeric_differs, _parse_answer, _parse_gold
+    from math_verify import verify
+
+    gold_parsed, pred = _parse_gold(gold), _parse_answer(answer, "boxed")
+    assert _numeric_differs(gold_parsed, pred) is numeric
+    assert verify(gold_parsed, pred, timeout_seconds=None) is (expected is C)
+    clear_cache()
+    verdict = MathVerifier().verify(gold, rf"\boxed{{{answer}}}")
+    assert verdict.status is expected, verdict
+    assert (verdict.reason == "numerically different") is numeric, verdict

@@ -168,14 +168,42 @@ def _numeric_differs(gold_parsed: list, pred: list) -> bool:
     if not (isinstance(g, Expr) and isinstance(p, Expr)):
         return False
     try:
-        if not (g.is_number and p.is_number) or g.has(Float) or p.has(Float):
+        if not g.is_number or g.has(Float) or p.has(Float):
             return False
-        gv, pv = complex(g.evalf(30)), complex(p.evalf(30))
+        gv = complex(g.evalf(30))
+        if p.is_number:
+            return _far_apart(gv, complex(p.evalf(30)))
+        return _varies_from(gv, p)
     except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
         return False
+
+
+def _far_apart(gv: complex, pv: complex) -> bool:
     if any(v != v or abs(v) == float("inf") for v in (gv, pv)):
         return False
     return abs(gv - pv) > 1e-9 * max(1.0, abs(gv), abs(pv))
+
+
+# Letters that may stand for a constant (the imaginary unit, Euler's number) in one parse and be
+# a plain symbol in another: an answer using them is left to math-verify.
+_CONSTANT_LETTERS = frozenset({"i", "j", "e", "E", "I", "pi"})
+_POINTS = ((Fraction(37, 23), Fraction(29, 17), Fraction(53, 31)), (Fraction(41, 19), Fraction(13, 11), Fraction(61, 43)))
+
+
+def _varies_from(gv: complex, p) -> bool:
+    """Whether an expression in free symbols (``54 (2abc)^{1/3} ...``) certainly is not the number
+    ``gv``: at a point of positive rationals where it evaluates to a finite value, that value is
+    far from ``gv``. An expression equal to a constant for every value of its symbols would
+    evaluate to it there, so a far value proves the difference; a near one decides nothing."""
+    symbols = sorted(p.free_symbols, key=str)
+    if not symbols or any(str(s) in _CONSTANT_LETTERS for s in symbols):
+        return False
+    for point in _POINTS:
+        values = {s: point[k % len(point)] + k for k, s in enumerate(symbols)}
+        pv = complex(p.subs(values).evalf(30))
+        if pv == pv and abs(pv) != float("inf"):
+            return _far_apart(gv, pv)
+    return False
 
 
 def _equation_sides_differ(gold_parsed: list, pred: list) -> bool:
