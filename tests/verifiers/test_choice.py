@@ -194,3 +194,24 @@ def test_regrade_published_mmlu_pro():
     assert abs(pub - 44.19) < 0.01
     assert abs(acc - pub) <= 1.0, (acc, pub)
     assert sum(a == b for a, b in zip(ours, published)) / len(rows) >= 0.98
+
+
+_FRAGMENTS = [
+    "the answer is ", "The final answer is: ", "answer: ", "Answer is ", "option ", "choice ", "closest one is ",
+    "I think it's ", "I'd say it is ", "I am fairly sure it is ", "I   think ", "choose ", "select ", "pick ",
+    "so ", "Thus, ", "therefore ", "hence", "also ", "reason ", "(B)", "C", "**D**", "E.", " ", "\n", ", ", ".",
+    "is correct", " or ", "A", "I", "answers ", "pickle ", "Sochi ",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=40))
+def test_matching_only_at_opening_words_finds_what_finditer_finds(parts):
+    import cotforge.verifiers.choice as C
+
+    text = "".join(parts)
+    for pattern, starts in C._STARTS.items():
+        every = list(pattern.finditer(text))
+        got = C._last_from(pattern, text, starts(text))
+        want = every[-1] if every else None
+        assert (got and (got.span(), got.group(1))) == (want and (want.span(), want.group(1))), text

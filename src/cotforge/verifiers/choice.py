@@ -135,15 +135,60 @@ _OPENING_LETTER_RE = re.compile(
 )
 
 
+_STARTS = {_PHRASE_EN_RE: lambda t: _phrase_starts(t), _CONCLUDE_RE: lambda t: _conclusion_starts(t)}
+
+
 def _letter_from_box(content: str) -> str | None:
     m = _BOXED_LETTER_RE.match(content)
     return m.group(1).upper() if m else None
 
 
 def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    starts = _STARTS.get(pattern)
+    if starts is not None and text.isascii():
+        return _last_from(pattern, text, starts(text))
     last = None
     for m in pattern.finditer(text):
         last = m
+    return last
+
+
+# Where a match of an English pattern can begin. A case-insensitive pattern that opens with
+# alternatives gets no literal search from `re`, which tries it at every character; trying it only
+# where one of its opening words stands gives the same matches as ``finditer`` (every match begins
+# at one of these positions) for a fraction of the cost on long responses.
+_I_START_RE = re.compile(r"\bI(?=[\s'’])", re.IGNORECASE)
+
+
+def _word_starts(lower: str, words: tuple[str, ...]) -> list[int]:
+    out = []
+    for w in words:
+        i = lower.find(w)
+        while i != -1:
+            out.append(i)
+            i = lower.find(w, i + 1)
+    return out
+
+
+def _phrase_starts(text: str) -> list[int]:
+    starts = _word_starts(text.lower(), ("answer", "option", "choice", "closest", "choose", "select", "pick"))
+    return starts + [m.start() for m in _I_START_RE.finditer(text)]
+
+
+def _conclusion_starts(text: str) -> list[int]:
+    return _word_starts(text.lower(), ("so", "thus", "therefore", "hence"))
+
+
+def _last_from(pattern: re.Pattern[str], text: str, starts: list[int]) -> re.Match[str] | None:
+    """The last match ``pattern.finditer(text)`` would give, trying only ``starts``: matches do not
+    overlap, and each is tried from the end of the one before, as ``finditer`` does."""
+    last, floor = None, 0
+    for p in sorted(set(starts)):
+        if p < floor:
+            continue
+        m = pattern.match(text, p)
+        if m is not None:
+            last, floor = m, max(m.end(), p + 1)
     return last
 
 
