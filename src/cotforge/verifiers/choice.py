@@ -135,9 +135,6 @@ _OPENING_LETTER_RE = re.compile(
 )
 
 
-_STARTS = {_PHRASE_EN_RE: lambda t: _phrase_starts(t), _CONCLUDE_RE: lambda t: _conclusion_starts(t)}
-
-
 def _letter_from_box(content: str) -> str | None:
     m = _BOXED_LETTER_RE.match(content)
     return m.group(1).upper() if m else None
@@ -177,6 +174,9 @@ def _phrase_starts(text: str) -> list[int]:
 
 def _conclusion_starts(text: str) -> list[int]:
     return _word_starts(text.lower(), ("so", "thus", "therefore", "hence"))
+
+
+_STARTS = {_PHRASE_EN_RE: _phrase_starts, _CONCLUDE_RE: _conclusion_starts}
 
 
 def _last_from(pattern: re.Pattern[str], text: str, starts: list[int]) -> re.Match[str] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
 __all__ = [
     "MAX_DIGITS",
@@ -185,8 +186,6 @@ def repeating_decimal_as_fraction(text: str) -> str:
     m = _REPEATING_RE.match(text.strip())
     if m is None:
         return text
-    from fractions import Fraction
-
     sign, whole, fixed, period = m.groups()
     value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
     value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))

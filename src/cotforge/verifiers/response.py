@@ -325,6 +325,8 @@ def may_hold_other_languages_anchor(text: str) -> bool:
         return True
     lower = text.lower()
     return any(w in lower for w in _ASCII_ANCHOR_WORDS)
+
+
 # "the final answer is" (or its "Final Answer:" label): stated after the boxes, it wins over them.
 _FINAL_STATED_RE = re.compile(r"\bfinal\s+answer\s*(?:is\b|[:：])|最终答案|最終答案|respuesta\s+final|r[ée]ponse\s+finale", re.IGNORECASE)
 # "Answer: X", "**Final Answer:** X", "Final answer - X" at the start of a line.
