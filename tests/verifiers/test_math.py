@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cotforge.verifiers import get_verifier
-from cotforge.verifiers.base import Status
+from cotforge.verifiers.base import Status, Verdict
 from cotforge.verifiers.math import MathVerifier, clear_cache, gold_text, too_big_to_evaluate
 from cotforge.verifiers.normalize import fast_compare, normalize_answer
 from cotforge.verifiers.pool import Deferred, verify_batch
@@ -115,6 +115,29 @@ def test_fast_path_settles_without_a_worker(verifier):
     assert job.args[1] == r"\frac{\cos x}{\sin x}" and job.extracted == r"\frac{\cos x}{\sin x}"
 
 
+@pytest.mark.parametrize("gold,response", [
+    ("4", "**5. Total Count**"),
+    ("5", "**5. Total Count**"),
+    ("1,000", "The answer is 1,000 apples."),
+    ("220", "Réponse: Janeth aura encore **220 $ à payer d'ici 12 mois**"),
+    ("13/28", "**13/28 of the marbles**"),
+    (r"\frac{35}{64}", "**4. Find d**"),
+    ("y = 2x + 3", "**6. Convert to Slope-Intercept Form**"),
+])
+def test_worded_answers_settle_as_the_worker_would(verifier, gold, response):
+    # The caller compares the number the worker would parse a worded answer to; the worker's own
+    # verdict (math-verify on that number) must be the same.
+    clear_cache()
+    fast = verifier.presettle(gold, response)
+    assert isinstance(fast, Verdict) and fast.details["path"] == "fast", fast
+    from cotforge.verifiers.response import extract_with_source, parse_response
+
+    answer, source = extract_with_source(parse_response(response).answer_text)
+    clear_cache()
+    slow = verifier.grade(gold, answer, source)
+    assert slow.details["path"] != "fast" and slow.status is fast.status, (fast, slow)
+
+
 def test_cache_answers_repeats_in_process(verifier):
     clear_cache()
     gold, resp = r"\cot x", r"\boxed{\frac{\cos x}{\sin x}}"
@@ -178,7 +201,8 @@ def test_fast_compare_never_contradicts_math_verify():
     from math_verify import verify
 
     pairs = [("025", "25"), ("0.5", r"\frac12"), ("1/3", "0.333"), ("1/3", "0.3333333"), ("3", "x=3"),
-             ("2", "2.0"), ("1,000", "1000"), ("10", r"10\text{ m}"), ("7", "8"), ("1.5", "1.49"), ("50\\%", "50")]
+             ("2", "2.0"), ("1,000", "1000"), ("10", r"10\text{ m}"), ("7", "8"), ("1.5", "1.49"), ("50\\%", "50"),
+             ("25\\%", "12.5"), ("10", "30\\%"), ("25\\%", "0.25"), ("25\\%", "0.2501"), ("12.5\\%", "12.6")]
     for gold, answer in pairs:
         fast = fast_compare(gold, answer)
         if fast is not None:

@@ -76,7 +76,19 @@ TABLE = [
     (r"\left(\frac{3}{5},\frac{8}{3}\right]", r"\left(\frac{3}{5}, \frac{8}{3}\right)", False),
     ("(3,4]", "2", False),  # an interval is never one number
     ("(1,2)", "1,2", None),  # an open interval and a two-element list: math-verify converts
-    ("(3,2)", "(5,1)", None),  # not an interval: math-verify makes tuples
+    ("(3,2)", "(5,1)", False),  # not intervals: math-verify makes tuples, compared element-wise
+    ("(15,-29)", "(15, -29)", True),
+    ("(15,-29)", "(16,-30)", False),
+    (r"\left( 3, \frac{\pi}{2} \right)", r"(3, \dfrac{\pi}{2})", True),  # 3 > pi/2: a tuple
+    ("[5,2]", "[5, 2]", True),
+    ("(3,2)", "[3,2]", None),  # both tuples to math-verify, but brackets of two shapes are left to it
+    ("(3,2)", "(3,5)", None),  # a tuple against an interval
+    # unions of intervals
+    (r"(2,12) \cup (12,102)", r"(2, 12) \cup (12, 102)", True),
+    (r"(-\infty, 2) \cup (3, \infty)", r"(-\infty,2)\cup(3,\infty)", True),
+    (r"(0,9) \cup (9,36)", r"(-9, 0) \cup (9, 36)", None),  # SymPy may merge: only equality settles
+    (r"(1,2) \cup (2,3)", "(1,3)", None),
+    (r"(1,2) \cup 3", "(1,2)", None),
     # matrices
     (r"\begin{pmatrix} -1/3 \\ 2/3 \\ 5/3 \end{pmatrix}", r"\begin{pmatrix} -\frac{1}{3} \\ \frac{2}{3} \\ \frac{5}{3} \end{pmatrix}", True),
     (r"\begin{pmatrix} -1 & 0 \\ 0 & -1 \end{pmatrix}", r"\begin{pmatrix} 3 & 0 \\ 0 & 3 \end{pmatrix}", False),
@@ -96,7 +108,15 @@ TABLE = [
     (r"-\frac{24}{25}", r"\cos \angle RPS = \frac{24}{25}", False),
     (r"-\frac{24}{25}", r"\cos \angle RPS = -\frac{24}{25}", None),  # might not parse: only differences
     ("x=5", "5", True),
-    ("y = 2x + 3", r"y = \frac{1}{2} x - \frac{1}{2}", None),  # two equations: math-verify solves
+    ("y = 2x + 3", r"y = \frac{1}{2} x - \frac{1}{2}", False),  # the same name = different functions
+    ("y = -2x", "y=-2x", True),
+    ("y = 2x + 3", "y = 3 + 2x", True),
+    ("y = 2x + 3", "x = 2y + 3", None),  # another name on the left
+    ("y = x + y", "y = 2x", None),  # the name on the right too
+    ("2x - y = -3", "2x - y = -3", None),  # not a name on the left: math-verify solves
+    (r"x \in [-2,7]", "[-2, 7]", True),  # Eq(x, Interval(-2, 7)) to math-verify
+    (r"x \in [-2,7]", "[-2, 8]", False),
+    (r"x \not\in [-2,7]", "[-2, 7]", None),
     ("600", r"x \approx 600", None),
     # numbers with a base
     ("4210_{5}", "4210_5", True),

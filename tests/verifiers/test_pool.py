@@ -127,6 +127,60 @@ def test_presettle_split_and_duplicates(pool):
     assert out[1] is out[2] is out[5]
 
 
+class WherePresettled:
+    """Presettles every item, saying in which process; "die" kills a worker that presettles it."""
+
+    name = "where"
+    version = "test"
+
+    def presettle(self, gold, response, **kw):
+        if response == "die" and in_worker():
+            os._exit(7)
+        if response.startswith("defer"):
+            return Deferred("grade", (gold, response), {}, response)
+        return Verdict(Status.CORRECT if gold == response else Status.INCORRECT, float(gold == response), response, "presettled",
+                       {"pid": os.getpid(), **kw})
+
+    def grade(self, gold, response):
+        return Verdict(Status.INCORRECT, 0.0, response, "graded", {"pid": os.getpid()})
+
+    def verify(self, gold, response, **kw):  # pragma: no cover - not used by the pool
+        raise AssertionError
+
+
+def test_a_large_batch_is_presettled_in_the_workers_with_the_same_results(pool, monkeypatch):
+    import cotforge.verifiers.pool.batch as batch
+
+    n = 101
+    golds = [str(i % 7) for i in range(n)]
+    responses = [str(i % 5) if i % 10 else f"defer{i % 3}" for i in range(n)]
+    kwargs = [{"k": i} for i in range(n)]
+    small = verify_batch(WherePresettled(), golds, responses, kwargs=kwargs, pool=pool)  # below the threshold
+    monkeypatch.setattr(batch, "PARALLEL_PRESETTLE_MIN", 16)
+    large = verify_batch(WherePresettled(), golds, responses, kwargs=kwargs, pool=pool)
+    strip = lambda v: (v.status, v.extracted, v.reason, {k: x for k, x in v.details.items() if k != "pid"})  # noqa: E731
+    assert [strip(v) for v in large] == [strip(v) for v in small]
+    presettled = [v for v in large if v.reason == "presettled"]
+    assert {v.details["pid"] for v in presettled} - {os.getpid()} and os.getpid() not in {v.details["pid"] for v in presettled}
+    assert all(v.details["pid"] == os.getpid() for v in small if v.reason == "presettled")
+    # deferred items found by the slices are still graded once each, in the workers
+    assert {v.reason for v, r in zip(large, responses) if r.startswith("defer")} == {"graded"}
+    # one worker: no slices
+    one = verify_batch(WherePresettled(), golds, responses, kwargs=kwargs, pool=pool, workers=1)
+    assert all(v.details["pid"] == os.getpid() for v in one if v.reason == "presettled")
+
+
+def test_a_slice_whose_worker_dies_is_presettled_in_the_caller(pool, monkeypatch):
+    import cotforge.verifiers.pool.batch as batch
+
+    monkeypatch.setattr(batch, "PARALLEL_PRESETTLE_MIN", 16)
+    responses = [str(i % 4) for i in range(64)]
+    responses[5] = "die"
+    out = verify_batch(WherePresettled(), ["1"] * 64, responses, pool=pool)
+    assert [v.status for v in out] == [Status.CORRECT if r == "1" else Status.INCORRECT for r in responses]
+    assert out[5].reason == "presettled" and out[5].details["pid"] == os.getpid()
+
+
 def test_usage_errors(pool):
     with pytest.raises(UsageError, match="same length"):
         verify_batch("math", ["1"], ["1", "2"])

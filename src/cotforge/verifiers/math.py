@@ -128,22 +128,32 @@ def _parse_answer(answer: str, source: str) -> list:
         return _values(parse(answer, parsing_timeout=None))
     if source == "boxed":
         return _strict_parse(f"$\\boxed{{{answer}}}$")
-    # A phrase such as "5 apples" or "x = 3 and y = 4": LaTeX delimiters would turn words into
-    # products of symbols, so prose goes to math-verify's own extraction, formulas in $...$.
-    has_words = _WORDS_RE.search(re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", answer)) is not None or bool(
-        _OTHER_SCRIPT_RE.search(answer)
-    )
+    has_words = _has_words(answer)
     if has_words:
         answer = space_out_scripts(drop_punctuation_in_math(answer))
         first = _first_number_of_prose(answer)
         if first is not None:
-            # "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois": the value follows the
-            # answer phrase; math-verify's own rule would take the last number of the sentence.
             parsed = _strict_parse(f"${first}$")
             if parsed:
                 return parsed
     first, second = (answer, f"${answer}$") if has_words else (f"${answer}$", answer)
     return _strict_parse(first) or _strict_parse(second)
+
+
+def _has_words(answer: str) -> bool:
+    # A phrase such as "5 apples" or "x = 3 and y = 4": LaTeX delimiters would turn words into
+    # products of symbols, so prose goes to math-verify's own extraction, formulas in $...$.
+    return _WORDS_RE.search(re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", answer)) is not None or bool(_OTHER_SCRIPT_RE.search(answer))
+
+
+def prose_value(answer: str) -> str | None:
+    """The number a worded answer stands for (``5. Total Count`` is 5, ``Réponse: Janeth aura
+    encore 220 $ à payer d'ici 12 mois`` is 220: the value follows the answer phrase, where
+    math-verify's own rule would take the last number of the sentence), else ``None``. The
+    worker parses this number as the answer; the caller compares it on the fast path first."""
+    if not _has_words(answer):
+        return None
+    return _first_number_of_prose(space_out_scripts(drop_punctuation_in_math(answer)))
 
 
 def _first_number_of_prose(answer: str) -> str | None:
@@ -348,6 +358,9 @@ class MathVerifier:
             return cached
         if source != "text" and len(answer) <= MAX_FAST_CHARS:
             same = fast_compare(gold_str, answer)
+            if same is None:
+                number = prose_value(answer)  # what the worker would parse the phrase to
+                same = fast_compare(gold_str, number) if number is not None else None
             if same is not None:
                 verdict = Verdict(
                     Status.CORRECT if same else Status.INCORRECT,

@@ -13,7 +13,8 @@ The rules mirror math-verify 0.9's so that the fast path never disagrees with th
   within a relative 1e-4 of a gold written as a decimal is equal (``3.14159`` = ``3.1416``, ``2`` =
   ``2.0001``, as the Qwen2.5-Math grader's ``isclose``); otherwise, within math-verify's 6-decimal
   rounding we defer;
-- a percent sign only matters when values differ (math-verify: ``9\\% == 9``), so we defer then;
+- a percent sign only matters when values differ (math-verify: ``9\\% == 9``, ``25\\% == 0.25``): a
+  value near neither X nor X/100 is different, anything else is deferred;
 - trailing units in ``\\text{}`` / ``\\mbox{}`` and degree marks are dropped before comparing.
 
 :func:`fast_compare` returns ``True``/``False`` when settled, ``None`` to defer. Every function is
@@ -152,7 +153,11 @@ def fast_compare(gold: object, answer: object) -> bool | None:
         if g.value == a.value:
             return True  # 9% == 9 as well, as in math-verify
         if g.percent != a.percent:
-            return None  # 50% vs 0.5: let math-verify apply its percent rules
+            # 50% against 0.5 or 50: math-verify reads X% as X/100 or, between integers, as X;
+            # a value far from both is different, anything near either is left to its rules.
+            p, q = (g.value, a.value) if g.percent else (a.value, g.value)
+            near = any(abs(q - c) <= max(_FLOAT_GAP, _RELATIVE_TOLERANCE * abs(c)) for c in (p, p / 100))
+            return None if near else False
         if g.is_decimal or a.is_decimal:
             if g.is_decimal and g.value != 0 and abs(g.value - a.value) <= _RELATIVE_TOLERANCE * abs(g.value):
                 # 3.14159 for 3.1416, 2 for 2.0001: the gold is itself a rounded decimal. (An exact

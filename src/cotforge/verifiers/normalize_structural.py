@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from cotforge.verifiers.normalize_algebra import (  # noqa: F401
-    _BASE_NUMBER_RE, _CONSTANT_WORDS, _DIGIT_SPACE_DIGIT_RE, _FLOAT_ABS_GAP, _GREEK, _RELATION_RE, _TEXT_WORD_RE, _TOL,
+    _EXCLUDED_LETTERS, _BASE_NUMBER_RE, _CONSTANT_WORDS, _DIGIT_SPACE_DIGIT_RE, _FLOAT_ABS_GAP, _GREEK, _RELATION_RE, _TEXT_WORD_RE, _TOL,
     _UNICODE_RE, _WORD_RE, _Unsupported, _Val,
 )
 from cotforge.verifiers.normalize_latex import _INT_RE
@@ -40,6 +40,12 @@ def _structure(text: str):
         if not cells or len({len(r) for r in cells}) != 1:
             raise _Unsupported("ragged matrix")
         return "matrix", cells
+    if _CUP_RE.search(text):
+        parts = _CUP_RE.split(text)
+        kinds = [_structure(part.strip()) for part in parts]
+        if any(kind != "interval" for kind, _ in kinds):
+            raise _Unsupported("a union of something other than intervals")
+        return "union", [iv for _, iv in kinds]
     if _WORD_RE.search(re.sub(r"\\[A-Za-z]+", " ", text)) or _RELATION_RE.search(text):
         raise _Unsupported("words or a relation")
     tokens = _tokenize(text)
@@ -60,7 +66,9 @@ def _structure(text: str):
             if lo == _INF or hi == "-" + _INF:
                 raise _Unsupported("reversed infinite interval")
             if isinstance(lo, _Val) and isinstance(hi, _Val) and not hi.samples[0].real - lo.samples[0].real > 1e-9 * max(1.0, lo.mag, hi.mag):
-                raise _Unsupported("empty or reversed interval (math-verify makes it a tuple or a set)")
+                # (15, -29), [5, 2], (3, 3): no interval, math-verify builds the tuple; kept apart
+                # from (a, b, c) tuples since a bracket pair of another shape may convert otherwise
+                return "pair" + first + last, [lo, hi]
             if (lo == "-" + _INF and first == "[") or (hi == _INF and last == "]"):
                 raise _Unsupported("closed at infinity")
             return "interval", (first == "(", lo, hi, last == ")")
@@ -139,6 +147,27 @@ def _elementwise(pairs: list[tuple[_Val, _Val]]) -> bool | None:
     return True if all(results) else None
 
 
+def _flatten(kind: str, payload) -> list:
+    """The scalars of a parsed structure (interval and union endpoints that are numbers)."""
+    if kind == "scalar":
+        return [payload]
+    if kind == "matrix":
+        return [v for row in payload for v in row]
+    if kind == "interval":
+        return [e for e in payload[1:3] if isinstance(e, _Val)]
+    if kind == "union":
+        return [e for iv in payload for e in iv[1:3] if isinstance(e, _Val)]
+    return list(payload)  # set, tuple, pair
+
+
+def _interval_compare(g: tuple, a: tuple) -> bool | None:
+    (glo_open, glo, ghi, ghi_open), (alo_open, alo, ahi, ahi_open) = g, a
+    ends = [_endpoint_compare(glo, alo), _endpoint_compare(ghi, ahi)]
+    if (glo_open, ghi_open) != (alo_open, ahi_open) or False in ends:
+        return False
+    return True if all(ends) else None
+
+
 def _endpoint_compare(g, a) -> bool | None:
     if isinstance(g, str) or isinstance(a, str):
         return g == a if isinstance(g, str) and isinstance(a, str) else False
@@ -153,6 +182,8 @@ def structural_compare(gold: str, answer: str) -> bool | None:
         return None
 
 
+_CUP_RE = re.compile(r"\\cup(?![A-Za-z])")
+_IN_RE = re.compile(r"\\in(?![A-Za-z])")
 _SIMPLE_LHS_RE = re.compile(r"(?:[A-Za-z]|\\(?:%s)(?![A-Za-z])|_\{?\w+\}?|\s)+" % "|".join(sorted(_GREEK)))
 
 
@@ -162,7 +193,14 @@ def _split_equation(text: str) -> tuple[str, str, bool] | None:
     ``simple``: the left side is a name (``x``, ``QM``, ``\\alpha``, ``a_1``), which math-verify
     surely parses; another left side might not parse, so only a difference may be settled."""
     if "=" not in text:
-        return None
+        m = _IN_RE.search(text)
+        if m is None or _IN_RE.search(text, m.end()):
+            return None
+        # "x \in [-2, 7]": math-verify builds Eq(x, Interval(-2, 7)), an equation like "x = ..."
+        lhs, rhs = text[: m.start()], text[m.end():]
+        if not lhs.strip() or not _SIMPLE_LHS_RE.fullmatch(lhs.strip()):
+            raise _Unsupported("membership of something other than a name")
+        return lhs, rhs, True
     lhs, _, rhs = text.partition("=")
     if "=" in rhs or not lhs.strip() or "\\pm" in lhs or "," in lhs:
         raise _Unsupported("chained equations or an empty side")
@@ -172,7 +210,7 @@ def _split_equation(text: str) -> tuple[str, str, bool] | None:
 def _structural_compare(gold: str, answer: str) -> bool | None:
     geq, aeq = _split_equation(gold), _split_equation(answer)
     if geq and aeq:
-        return None  # two equations: math-verify solves them
+        return _equations_compare(geq, aeq)
     if geq:
         if not geq[2]:
             return None  # 2x + z = 1 against 1: math-verify keeps the gold's equation
@@ -182,6 +220,30 @@ def _structural_compare(gold: str, answer: str) -> bool | None:
         same = _structural_compare_values(gold, answer)
         return None if (same and not aeq[2]) else same
     return _structural_compare_values(gold, answer)
+
+
+def _equations_compare(geq: tuple[str, str, bool], aeq: tuple[str, str, bool]) -> bool | None:
+    """Two equations ``name = rhs`` with the same name on the left (``y = -2x`` and ``y = -2x``).
+
+    math-verify first compares ``lhs - rhs`` of the two: equal right-hand sides make them equal.
+    When the name is absent from both right-hand sides it has coefficient 1 in both equations,
+    so they are equivalent (for its solve-and-compare too) exactly when the right-hand sides are
+    the same function: right-hand sides that certainly differ make different equations. Other
+    pairs (``2x - y = -3``, a name also on the right) are left to math-verify."""
+    (gl, gr, g_simple), (al, ar, a_simple) = geq, aeq
+    if not (g_simple and a_simple):
+        return None
+    gname, aname = _tokenize(gl), _tokenize(al)
+    if gname != aname or len(gname) != 1 or gname[0][0] != "letter" or gname[0][1] in _EXCLUDED_LETTERS or gname[0][1] == "i":
+        return None
+    name = gname[0]
+    if name in _tokenize(gr) or name in _tokenize(ar):
+        return None
+    kg, g = _structure(gr.strip())
+    ka, a = _structure(ar.strip())
+    if kg == ka == "scalar":
+        return _scalar_compare(g, a)
+    return None
 
 
 def _structural_compare_values(gold: str, answer: str) -> bool | None:
@@ -203,8 +265,7 @@ def _structural_compare_values(gold: str, answer: str) -> bool | None:
         # a word against numbers: math-verify compares a symbol with a number by its printed form,
         # and a one-symbol set with a set of numbers by its elements
         kind, other = (ka, a) if kg == "text" else (kg, g)
-        flat = {"scalar": lambda x: [x], "set": list, "tuple": list, "matrix": lambda m: [v for row in m for v in row],
-                "interval": lambda iv: [e for e in iv[1:3] if isinstance(e, _Val)]}[kind](other)
+        flat = _flatten(kind, other)
         if all(v.poly is not None and not v.variables for v in flat):
             return False
         return None
@@ -217,11 +278,15 @@ def _structural_compare_values(gold: str, answer: str) -> bool | None:
             return False
         return _elementwise(list(zip(g, a)))
     if kg == ka == "interval":
-        (glo_open, glo, ghi, ghi_open), (alo_open, alo, ahi, ahi_open) = g, a
-        ends = [_endpoint_compare(glo, alo), _endpoint_compare(ghi, ahi)]
-        if (glo_open, ghi_open) != (alo_open, ahi_open) or False in ends:
-            return False
-        return True if all(ends) else None
+        return _interval_compare(g, a)
+    if kg == ka and kg.startswith("pair"):
+        return _elementwise(list(zip(g, a)))  # two tuples: element by element
+    if kg == ka == "union":
+        # The same intervals in the same order are the same union; anything else may merge or
+        # reorder in SymPy's canonical form, so only equality is settled.
+        if len(g) == len(a) and all(_interval_compare(x, y) is True for x, y in zip(g, a)):
+            return True
+        return None
     if {kg, ka} == {"interval", "scalar"}:
         return False  # an interval is never one number
     if kg == ka == "matrix":

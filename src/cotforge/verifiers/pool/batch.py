@@ -12,7 +12,16 @@ from cotforge.errors import UsageError
 from cotforge.verifiers.base import Status, Verdict
 from cotforge.verifiers.pool import worker as _w
 from cotforge.verifiers.pool.scheduler import VerifierPool
-from cotforge.verifiers.pool.worker import Deferred, _grade_one
+from cotforge.verifiers.pool.worker import PRESETTLE_SLICE, Deferred, _grade_one
+
+#: Batches at least this long are presettled in the pool's workers, a slice each, when the pool
+#: has two or more: the cheap part of grading (response parsing, extraction, the fast paths) is
+#: single-threaded Python, and on 12,032 MMLU-Pro responses it is seconds of one core. Smaller
+#: batches (an RL step's rewards) stay in the caller, where they cost no round trip.
+PARALLEL_PRESETTLE_MIN = 2048
+# A presettle is linear in its input; a slice that still overruns this is presettled again in
+# the caller (the old way), never lost.
+_SLICE_TIMEOUT = 300.0
 
 _DEFAULT: VerifierPool | None = None
 _DEFAULT_LOCK = threading.Lock()
@@ -50,7 +59,8 @@ def _resolve(verifier: Any, options: dict[str, Any]) -> Any:
     return verifier
 
 
-def _presettle(verifier: Any, gold: Any, response: Any, kw: dict[str, Any]) -> Verdict | Deferred:
+def presettle_one(verifier: Any, gold: Any, response: Any, kw: dict[str, Any]) -> Verdict | Deferred:
+    """The verifier's ``presettle`` for one item, never raising: a verdict, or the job to defer."""
     presettle = getattr(verifier, "presettle", None)
     if presettle is None:
         return Deferred("verify", (gold, response), dict(kw))
@@ -102,11 +112,17 @@ def verify_batch(
     results: list[Verdict | None] = [None] * n
     deferred: dict[tuple, list[int]] = {}
     jobs: list[Deferred] = []
+    kws: list[dict[str, Any]] = []
     for i in range(n):
         kw = dict(kwargs[i]) if kwargs is not None and kwargs[i] else {}
         if truncated is not None and truncated[i]:
             kw["truncated"] = True
-        out = _presettle(v, golds[i], responses[i], kw)
+        kws.append(kw)
+    p = pool
+    if p is None and n >= PARALLEL_PRESETTLE_MIN:
+        p = default_pool(workers)
+    outs = _presettle_all(v, golds, responses, kws, p, workers)
+    for i, out in enumerate(outs):
         if isinstance(out, Verdict):
             results[i] = out
             continue
@@ -116,7 +132,7 @@ def verify_batch(
             jobs.append(out)
         deferred[k].append(i)
     if jobs:
-        p = pool or default_pool(workers)
+        p = p or default_pool(workers)
         if timeout is None:
             timeout = getattr(v, "timeout", None)
         verdicts = p.run(v, jobs, timeout=timeout, max_workers=workers)
@@ -132,6 +148,28 @@ def verify_batch(
     return results  # type: ignore[return-value]
 
 
+def _presettle_all(
+    v: Any, golds: list, responses: list, kws: list[dict[str, Any]], pool: VerifierPool | None, workers: int | None
+) -> list[Verdict | Deferred]:
+    """``presettle_one`` for every item: in the caller, or for a large batch in slices spread over
+    the pool's workers (the same code on the same inputs, so the same results)."""
+    n = len(golds)
+    width = 1 if pool is None else (pool.workers if workers is None else min(pool.workers, workers))
+    if pool is None or n < PARALLEL_PRESETTLE_MIN or width < 2:
+        return [presettle_one(v, golds[i], responses[i], kws[i]) for i in range(n)]
+    n_slices = 4 * width  # several per worker, so that one slow slice does not leave the others idle
+    bounds = [(k * n // n_slices, (k + 1) * n // n_slices) for k in range(n_slices)]
+    slices = [Deferred(PRESETTLE_SLICE, (golds[a:b], responses[a:b], kws[a:b])) for a, b in bounds]
+    outs = pool.run(v, slices, timeout=_SLICE_TIMEOUT, max_workers=width)
+    results: list[Verdict | Deferred] = []
+    for (a, b), out in zip(bounds, outs):
+        if isinstance(out, list) and len(out) == b - a:
+            results.extend(out)
+        else:  # the slice timed out or its worker died: the caller does it, as for a small batch
+            results.extend(presettle_one(v, golds[i], responses[i], kws[i]) for i in range(a, b))
+    return results
+
+
 async def averify_batch(verifier: Any, golds: Sequence[Any], responses: Sequence[Any], **kw: Any) -> list[Verdict]:
     """:func:`verify_batch` for async code: runs in a thread so the event loop keeps going."""
     return await asyncio.to_thread(verify_batch, verifier, golds, responses, **kw)
@@ -142,7 +180,7 @@ def verify_isolated(verifier: Any, gold: Any, response: Any, *, timeout: float |
 
     Verifiers call this from their own ``verify`` so a single call is as safe as a batch.
     """
-    out = _presettle(verifier, gold, response, kw)
+    out = presettle_one(verifier, gold, response, kw)
     if isinstance(out, Verdict):
         return out
     if _w.in_worker():  # already isolated: the pool that owns this process enforces the deadline

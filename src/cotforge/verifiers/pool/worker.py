@@ -31,6 +31,11 @@ DEFAULT_MEMORY_MB = 1024
 #: Modules the forkserver imports once so that every (re)started worker already has them.
 PRELOAD = ("cotforge.verifiers._preload",)
 
+#: ``Deferred.method`` of a job that presettles a slice of a large batch in a worker (its
+#: ``args``: golds, responses, per-item keyword dicts); its result is the list of what the
+#: verifier's ``presettle`` returned for each item, not one verdict. See ``verify_batch``.
+PRESETTLE_SLICE = "__presettle_slice__"
+
 _IN_WORKER = False
 _MAX_START_FAILURES = 3
 
@@ -97,6 +102,11 @@ def _watch_parent(parent_pid: int) -> None:
 def _grade_one(verifier: Any, job: Deferred) -> tuple[Verdict, bool]:
     """Run one job; ``(verdict, must_exit)``. Never raises."""
     try:
+        if job.method == PRESETTLE_SLICE:
+            from cotforge.verifiers.pool.batch import presettle_one
+
+            golds, responses, kws = job.args
+            return [presettle_one(verifier, g, r, kw) for g, r, kw in zip(golds, responses, kws)], False  # type: ignore[return-value]
         verdict = getattr(verifier, job.method)(*job.args, **job.kwargs)
         if not isinstance(verdict, Verdict):
             return Verdict(Status.ERROR, 0.0, job.extracted, f"{job.method} returned {type(verdict).__name__}, not a Verdict"), False
