@@ -201,6 +201,8 @@ _FRAGMENTS = [
     "I think it's ", "I'd say it is ", "I am fairly sure it is ", "I   think ", "choose ", "select ", "pick ",
     "so ", "Thus, ", "therefore ", "hence", "also ", "reason ", "(B)", "C", "**D**", "E.", " ", "\n", ", ", ".",
     "is correct", " or ", "A", "I", "answers ", "pickle ", "Sochi ",
+    # what the word searches must not miss: odd case folds, non-ASCII text, the needed words
+    "ſo ", "İ think it's ", "ı ", "’", "é", "Ответ ", "B is the best", "(C) is right", "D is beſt", "Answer: ", "答案：", "\nAnswer:",
 ]
 
 
@@ -210,8 +212,8 @@ def test_matching_only_at_opening_words_finds_what_finditer_finds(parts):
     import cotforge.verifiers.choice as C
 
     text = "".join(parts)
-    for pattern, starts in C._STARTS.items():
+    for pattern in [*C._STARTS, *C._NEEDS]:
         every = list(pattern.finditer(text))
-        got = C._last_from(pattern, text, starts(text))
+        got = C._last(pattern, text)
         want = every[-1] if every else None
         assert (got and (got.span(), got.group(1))) == (want and (want.span(), want.group(1))), text

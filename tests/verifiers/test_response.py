@@ -256,3 +256,19 @@ def test_other_languages_anchors_are_found_where_the_english_shortcut_is_skipped
 
     assert may_hold_other_languages_anchor(text)
     assert extract_with_source("Some work first.\n" + text) == ("5", "answer_is")
+
+
+def test_the_odd_case_folds_list_is_whole():
+    # Every character that a case-insensitive pattern matches to a letter of ASCII or of the
+    # other scripts' anchor words, where lowercasing it gives another character, is in the list
+    # that sends word searches back to a full scan (and nothing else is).
+    import re
+
+    from cotforge.verifiers import response as R
+
+    letters = sorted(set("abcdefghijklmnopqrstuvwxyz") | set("".join(R._SCRIPT_ANCHOR_WORDS)))
+    any_letter = re.compile("(?i)[" + re.escape("".join(letters)) + "]")
+    folding = [chr(c) for c in range(128, 0x110000) if any_letter.fullmatch(chr(c))]
+    odd = {ch for ch in folding if any(re.fullmatch("(?i)" + re.escape(d), ch) and ch.lower() != d for d in letters)}
+    assert odd and {ch for ch in folding if R._ODD_CASE_FOLDS_RE.fullmatch(ch)} == odd
+    assert not R.word_search_is_exact("the an\u017fwer is B") and R.word_search_is_exact("the answer is B \u2019")

@@ -35,7 +35,7 @@ from typing import Any
 from cotforge.errors import UsageError
 from cotforge.verifiers.base import Status, Verdict
 from cotforge.verifiers.response import (
-    ANSWER_IS_ANCHORS, ANSWER_LABELS, answer_tag, last_boxed, may_hold_other_languages_anchor, parse_response, to_text,
+    ANSWER_IS_ANCHORS, ANSWER_LABELS, answer_tag, last_boxed, may_hold_other_languages_anchor, parse_response, to_text, word_search_is_exact,
 )
 
 __all__ = ["ChoiceVerifier", "LETTERS", "extract_choice", "gold_letter"]
@@ -141,8 +141,14 @@ def _letter_from_box(content: str) -> str | None:
 
 
 def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    exact = word_search_is_exact(text)
+    needs = _NEEDS.get(pattern)
+    if needs is not None and exact:
+        lower = text.lower()
+        if not any(w in lower for w in needs):
+            return None  # a word every match holds is absent: no match (and no scan)
     starts = _STARTS.get(pattern)
-    if starts is not None and text.isascii():
+    if starts is not None and exact:
         return _last_from(pattern, text, starts(text))
     last = None
     for m in pattern.finditer(text):
@@ -177,6 +183,9 @@ def _conclusion_starts(text: str) -> list[int]:
 
 
 _STARTS = {_PHRASE_EN_RE: _phrase_starts, _CONCLUDE_RE: _conclusion_starts}
+# Words one of which every match of a pattern holds (as ``_STARTS``, a test checks them against
+# ``finditer``): most responses hold none, and the pattern is then not run at all.
+_NEEDS = {_JUDGED_RE: ("correct", "right", "best"), _COLON_RE: (":", "：")}
 
 
 def _last_from(pattern: re.Pattern[str], text: str, starts: list[int]) -> re.Match[str] | None:

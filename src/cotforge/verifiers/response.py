@@ -318,13 +318,29 @@ _ANSWER_IS_EN_RE = re.compile(r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s+(?
 _ASCII_ANCHOR_WORDS = ("respuesta", "ponse", "antwort", "resposta", "risposta", "jawaban", "antwoord", "odpowied")
 
 
+#: A word that every other anchor of ANSWER_IS_ANCHORS holds, in a script beyond ASCII.
+_SCRIPT_ANCHOR_WORDS = ("ответ", "答案", "答え", "답은", "đáp", "trả")
+# Characters a case-insensitive pattern matches to a letter of those words (or of ASCII) although
+# lowercasing gives another character: dotted and dotless I, the long s, Cyrillic letter variants.
+# (tests/verifiers/test_response.py enumerates every code point to keep this list whole.)
+_ODD_CASE_FOLDS_RE = re.compile("[\u0130\u0131\u017f\u1c80\u1c82\u1c84\u1c85]")
+
+
+def word_search_is_exact(text: str) -> bool:
+    """Whether searching ``text.lower()`` for a lowercase word finds every place a case-insensitive
+    pattern can match that word in ``text``, at the same positions (always true of ASCII text)."""
+    if text.isascii():
+        return True
+    return _ODD_CASE_FOLDS_RE.search(text) is None and len(text.lower()) == len(text)
+
+
 def may_hold_other_languages_anchor(text: str) -> bool:
     """Whether an anchor of :data:`ANSWER_IS_ANCHORS` can match ``text`` at all (a cheap test that
     lets the callers use their English-only patterns on the rest, with the same matches)."""
-    if not text.isascii():
+    if not word_search_is_exact(text):
         return True
     lower = text.lower()
-    return any(w in lower for w in _ASCII_ANCHOR_WORDS)
+    return any(w in lower for w in _ASCII_ANCHOR_WORDS) or (not text.isascii() and any(w in lower for w in _SCRIPT_ANCHOR_WORDS))
 
 
 # "the final answer is" (or its "Final Answer:" label): stated after the boxes, it wins over them.
