@@ -416,3 +416,11 @@ def test_a_script_without_a_main_guard_is_told_once_not_once_per_item(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert "STATUSES ['error', 'error', 'error', 'error', 'error', 'error']" in done.stdout, done.stdout + done.stderr[-2000:]
     assert done.stderr.count("could not start a verifier worker") == 1, done.stderr[-3000:]
+
+
+def test_the_forkserver_warm_up_parses_its_list_and_can_be_turned_off():
+    # The warm-up only fills ANTLR's prediction tables; a shape the grammar refuses is skipped.
+    from cotforge.verifiers._preload import WARM_UP, warm_up_parser
+
+    assert warm_up_parser(WARM_UP) >= len(WARM_UP) - 3
+    assert warm_up_parser(("\\frac{",)) == 0
