@@ -140,16 +140,17 @@ def _letter_from_box(content: str) -> str | None:
     return m.group(1).upper() if m else None
 
 
-def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    exact = word_search_is_exact(text)
+def _last(pattern: re.Pattern[str], text: str, lower: str | None = None) -> re.Match[str] | None:
+    """The last match of ``pattern`` in ``text``. ``lower``: ``text.lower()`` when word searches
+    in it are exact (:func:`word_search_is_exact`), computed here if not given; ``""`` when not."""
+    if lower is None:
+        lower = text.lower() if word_search_is_exact(text) else ""
     needs = _NEEDS.get(pattern)
-    if needs is not None and exact:
-        lower = text.lower()
-        if not any(w in lower for w in needs):
-            return None  # a word every match holds is absent: no match (and no scan)
+    if needs is not None and lower and not any(w in lower for w in needs):
+        return None  # a word every match holds is absent: no match (and no scan)
     starts = _STARTS.get(pattern)
-    if starts is not None and exact:
-        return _last_from(pattern, text, starts(text))
+    if starts is not None and lower:
+        return _last_from(pattern, text, starts(text, lower))
     last = None
     for m in pattern.finditer(text):
         last = m
@@ -173,13 +174,13 @@ def _word_starts(lower: str, words: tuple[str, ...]) -> list[int]:
     return out
 
 
-def _phrase_starts(text: str) -> list[int]:
-    starts = _word_starts(text.lower(), ("answer", "option", "choice", "closest", "choose", "select", "pick"))
+def _phrase_starts(text: str, lower: str) -> list[int]:
+    starts = _word_starts(lower, ("answer", "option", "choice", "closest", "choose", "select", "pick"))
     return starts + [m.start() for m in _I_START_RE.finditer(text)]
 
 
-def _conclusion_starts(text: str) -> list[int]:
-    return _word_starts(text.lower(), ("so", "thus", "therefore", "hence"))
+def _conclusion_starts(text: str, lower: str) -> list[int]:
+    return _word_starts(lower, ("so", "thus", "therefore", "hence"))
 
 
 _STARTS = {_PHRASE_EN_RE: _phrase_starts, _CONCLUDE_RE: _conclusion_starts}
@@ -218,13 +219,14 @@ def extract_choice(text: str) -> tuple[str | None, str]:
         if _SEVERAL_RE.match(content):  # \boxed{A, C}: the final answer is several letters
             return None, "several_letters"
     candidates = []
+    lower = text.lower() if word_search_is_exact(text) else ""  # once for every pattern below
     for rule, pattern in (
         ("answer_is", _phrase_pattern(text)),
         ("answer_colon", _COLON_RE),
         ("conclusion", _CONCLUDE_RE),
         ("judged_correct", _JUDGED_RE),
     ):
-        m = _last(pattern, text)
+        m = _last(pattern, text, lower)
         if m is not None:
             candidates.append((m.start(1), m.end(1), m.group(1), rule))
     if candidates:  # the one stated last wins
