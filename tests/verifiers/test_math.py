@@ -283,7 +283,8 @@ def test_unusual_but_valid_golds_still_grade(gold):
 def test_constant_gold_against_symbols(gold, answer, numeric, expected):
     # A constant gold against an answer in free symbols: a far value at a point of positive
     # rationals decides "different" without simplify; math-verify (in-process) must agree.
-    from cotforge.verifiers.math import _numeric_differs, _parse_answer, _parse_gold
+    from cotforge.verifiers.math import _parse_answer, _parse_gold
+    from cotforge.verifiers.math_sympy_rules import numeric_differs as _numeric_differs
     from math_verify import verify
 
     gold_parsed, pred = _parse_gold(gold), _parse_answer(answer, "boxed")

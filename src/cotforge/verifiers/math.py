@@ -10,8 +10,10 @@ Grading one (gold, response) goes through three stages, cheapest first:
    mixed numbers, plain-word units), refuse broken golds, absurd answers (a 1 MB string,
    ``100000000!``, towers of powers: ``incorrect``) and, when the question is given, answers that
    restate it (``incorrect``, reason ``restates_question``), and compare with the gold by the fast
-   normaliser (:mod:`cotforge.verifiers.normalize`). A cache of (gold, answer) verdicts answers
-   repeats.
+   normaliser (:mod:`cotforge.verifiers.normalize`). A response with no marked answer whose
+   first math-verify extraction is plain (:mod:`cotforge.verifiers.math_unmarked`) is compared
+   the same way, here when math-verify is loaded, else first thing in the worker. A cache of
+   (gold, answer) verdicts answers repeats.
 2. Whatever is left becomes a :class:`~cotforge.verifiers.pool.Deferred` job that a pool worker
    runs (:meth:`MathVerifier.grade`): math-verify's ``parse`` and ``verify``, gold first, with
    math-verify's own signal-based timeouts disabled (``parsing_timeout=None``,
@@ -42,6 +44,8 @@ from cotforge.verifiers.cache import LRU
 from cotforge.verifiers.math_text import (
     MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, repeating_decimal_as_fraction, restates_question, space_out_scripts, too_big_to_evaluate,
 )
+from cotforge.verifiers.math_sympy_rules import equation_sides_differ, numeric_differs, working_line
+from cotforge.verifiers.math_unmarked import unmarked_candidate
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
 from cotforge.verifiers.response import extract_with_source, final_boxes, last_boxed, parse_response, to_text
@@ -163,82 +167,6 @@ def _first_number_of_prose(answer: str) -> str | None:
         return None
     m = _PROSE_NUMBER_RE.search(answer)
     return m.group(0).replace(" ", "") if m else None
-
-
-def _numeric_differs(gold_parsed: list, pred: list) -> bool:
-    """Whether two closed-form numbers (no symbols, no floats) certainly differ, by 30-digit
-    evaluation: values further apart than 1e-9 (relative) differ. Saves math-verify's
-    ``simplify(gold - pred)`` on most wrong answers. Never used to call two values equal: a
-    numeric match is not a proof (it would accept an unsimplified trigonometric restatement of
-    the problem), so equality is math-verify's exact check alone.
-    """
-    from sympy import Expr, Float
-
-    g, p = gold_parsed[0], pred[0]
-    if not (isinstance(g, Expr) and isinstance(p, Expr)):
-        return False
-    try:
-        if not g.is_number or g.has(Float) or p.has(Float):
-            return False
-        gv = complex(g.evalf(30))
-        if p.is_number:
-            return _far_apart(gv, complex(p.evalf(30)))
-        return _varies_from(gv, p)
-    except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
-        return False
-
-
-def _far_apart(gv: complex, pv: complex) -> bool:
-    if any(v != v or abs(v) == float("inf") for v in (gv, pv)):
-        return False
-    return abs(gv - pv) > 1e-9 * max(1.0, abs(gv), abs(pv))
-
-
-# Letters that may stand for a constant (the imaginary unit, Euler's number) in one parse and be
-# a plain symbol in another: an answer using them is left to math-verify.
-_CONSTANT_LETTERS = frozenset({"i", "j", "e", "E", "I", "pi"})
-_POINTS = ((Fraction(37, 23), Fraction(29, 17), Fraction(53, 31)), (Fraction(41, 19), Fraction(13, 11), Fraction(61, 43)))
-
-
-def _varies_from(gv: complex, p) -> bool:
-    """Whether an expression in free symbols (``54 (2abc)^{1/3} ...``) certainly is not the number
-    ``gv``: at a point of positive rationals where it evaluates to a finite value, that value is
-    far from ``gv``. An expression equal to a constant for every value of its symbols would
-    evaluate to it there, so a far value proves the difference; a near one decides nothing."""
-    symbols = sorted(p.free_symbols, key=str)
-    if not symbols or any(str(s) in _CONSTANT_LETTERS for s in symbols):
-        return False
-    for point in _POINTS:
-        values = {s: point[k % len(point)] + k for k, s in enumerate(symbols)}
-        pv = complex(p.subs(values).evalf(30))
-        if pv == pv and abs(pv) != float("inf"):
-            return _far_apart(gv, pv)
-    return False
-
-
-def _equation_sides_differ(gold_parsed: list, pred: list) -> bool:
-    r"""Two equations whose left-hand sides are single terms (``\tan x = k``, ``y = ...``) that
-    differ are different answers (``\tan x = k`` is not ``\cot x = k``). Sums on the left
-    (``2x - y = -3``) are left to math-verify, which compares rearranged equations."""
-    from sympy import Add, Eq
-
-    g, p = gold_parsed[0], pred[0]
-    if not (isinstance(g, Eq) and isinstance(p, Eq)):
-        return False
-    if isinstance(g.lhs, Add) or isinstance(p.lhs, Add):
-        return False
-    # Single terms are compared structurally (SymPy's ==): proving tan x != cot x with
-    # math-verify's simplify takes seconds, and a single-term left side is a name, not a value.
-    return g.lhs != p.lhs and not (g.lhs == p.rhs and g.rhs == p.lhs)
-
-
-def _working_line(gold_parsed: list, pred: list) -> bool:
-    """In an unmarked response, ``19x - 4x + 1 - 81 = 15x - 80`` is a step of the working: its
-    right side is not stated as the answer (the published Qwen2.5-Math labels agree)."""
-    from sympy import Add, Eq
-
-    g, p = gold_parsed[0], pred[0]
-    return isinstance(p, Eq) and not isinstance(g, Eq) and isinstance(p.lhs, Add)
 
 
 class MathVerifier:
@@ -371,6 +299,11 @@ class MathVerifier:
                 )
                 _VERDICTS.put(key, verdict)
                 return verdict
+        if source == "text":
+            verdict = _settle_unmarked(gold_str, answer, load=False)
+            if verdict is not None:
+                _VERDICTS.put(key, verdict)
+                return verdict
         extracted = answer if source != "text" else None
         return Deferred("grade", (gold_str, answer, source), {}, extracted)
 
@@ -394,6 +327,11 @@ class MathVerifier:
             from sympy.core.cache import clear_cache as clear_sympy_cache
         except ImportError as exc:  # pragma: no cover - a broken install, not the answer's fault
             return setup_error(f"math-verify cannot be imported: {exc}")
+        if source == "text":
+            verdict = _settle_unmarked(gold_str, answer, load=True)
+            if verdict is not None:
+                _VERDICTS.put(key, verdict)
+                return verdict
         # SymPy caches expressions with their assumptions across calls, and some verdicts used to
         # flip with what had been graded before; a cold cache makes every verdict order-free.
         clear_sympy_cache()
@@ -427,11 +365,11 @@ class MathVerifier:
                 return Verdict(Status.NO_ANSWER, 0.0, None, "no final answer found in the response", details)
             return Verdict(Status.INCORRECT, 0.0, answer, "the extracted answer does not parse whole", {**details, "parse_failed": True})
         extracted = answer if source != "text" else str(pred[0])[:200]
-        if "%" not in gold_str and "%" not in answer and _numeric_differs(gold_parsed, pred):
+        if "%" not in gold_str and "%" not in answer and numeric_differs(gold_parsed, pred):
             return Verdict(Status.INCORRECT, 0.0, extracted, "numerically different", {**details, "path": "numeric"})
-        if source == "text" and _working_line(gold_parsed, pred):
+        if source == "text" and working_line(gold_parsed, pred):
             return Verdict(Status.INCORRECT, 0.0, extracted, "the last expression is a line of working (a sum = a value), not an answer", details)
-        if _equation_sides_differ(gold_parsed, pred):
+        if equation_sides_differ(gold_parsed, pred):
             return Verdict(Status.INCORRECT, 0.0, extracted, "equations with different left-hand sides", details)
         ok = verify(
             gold_parsed,
@@ -448,6 +386,22 @@ class MathVerifier:
             "equivalent (math-verify)" if ok else "not equivalent (math-verify)",
             details,
         )
+
+
+def _settle_unmarked(gold_str: str, text: str, *, load: bool) -> Verdict | None:
+    """The verdict on an unmarked response whose first extracted answer is plain (see
+    :mod:`cotforge.verifiers.math_unmarked`), by the fast normaliser; ``None`` to parse it."""
+    candidate = unmarked_candidate(text, load=load)
+    same = fast_compare(gold_str, candidate) if candidate is not None else None
+    if same is None:
+        return None
+    return Verdict(
+        Status.CORRECT if same else Status.INCORRECT,
+        1.0 if same else 0.0,
+        candidate,
+        "the last plain answer of the response equals the gold" if same else "the last plain answer of the response is a different number",
+        {"path": "fast", "source": "text"},
+    )
 
 
 def _describe(obj: object) -> str:

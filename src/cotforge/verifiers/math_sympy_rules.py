@@ -1,0 +1,87 @@
+"""The SymPy-level rules the math verifier applies in a worker before math-verify's own ``verify``
+(each one saves a slow ``simplify`` or refuses a false match): two closed-form numbers that
+certainly differ, equations with different single-term left sides, and a line of working taken
+from an unmarked response. Each rule is a row family in ``tests/verifiers/test_math_cases.py``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+__all__ = ["equation_sides_differ", "numeric_differs", "working_line"]
+
+
+def numeric_differs(gold_parsed: list, pred: list) -> bool:
+    """Whether two closed-form numbers (no symbols, no floats) certainly differ, by 30-digit
+    evaluation: values further apart than 1e-9 (relative) differ. Saves math-verify's
+    ``simplify(gold - pred)`` on most wrong answers. Never used to call two values equal: a
+    numeric match is not a proof (it would accept an unsimplified trigonometric restatement of
+    the problem), so equality is math-verify's exact check alone.
+    """
+    from sympy import Expr, Float
+
+    g, p = gold_parsed[0], pred[0]
+    if not (isinstance(g, Expr) and isinstance(p, Expr)):
+        return False
+    try:
+        if not g.is_number or g.has(Float) or p.has(Float):
+            return False
+        gv = complex(g.evalf(30))
+        if p.is_number:
+            return _far_apart(gv, complex(p.evalf(30)))
+        return _varies_from(gv, p)
+    except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
+        return False
+
+
+def _far_apart(gv: complex, pv: complex) -> bool:
+    if any(v != v or abs(v) == float("inf") for v in (gv, pv)):
+        return False
+    return abs(gv - pv) > 1e-9 * max(1.0, abs(gv), abs(pv))
+
+
+# Letters that may stand for a constant (the imaginary unit, Euler's number) in one parse and be
+# a plain symbol in another: an answer using them is left to math-verify.
+_CONSTANT_LETTERS = frozenset({"i", "j", "e", "E", "I", "pi"})
+_POINTS = ((Fraction(37, 23), Fraction(29, 17), Fraction(53, 31)), (Fraction(41, 19), Fraction(13, 11), Fraction(61, 43)))
+
+
+def _varies_from(gv: complex, p) -> bool:
+    """Whether an expression in free symbols (``54 (2abc)^{1/3} ...``) certainly is not the number
+    ``gv``: at a point of positive rationals where it evaluates to a finite value, that value is
+    far from ``gv``. An expression equal to a constant for every value of its symbols would
+    evaluate to it there, so a far value proves the difference; a near one decides nothing."""
+    symbols = sorted(p.free_symbols, key=str)
+    if not symbols or any(str(s) in _CONSTANT_LETTERS for s in symbols):
+        return False
+    for point in _POINTS:
+        values = {s: point[k % len(point)] + k for k, s in enumerate(symbols)}
+        pv = complex(p.subs(values).evalf(30))
+        if pv == pv and abs(pv) != float("inf"):
+            return _far_apart(gv, pv)
+    return False
+
+
+def equation_sides_differ(gold_parsed: list, pred: list) -> bool:
+    r"""Two equations whose left-hand sides are single terms (``\tan x = k``, ``y = ...``) that
+    differ are different answers (``\tan x = k`` is not ``\cot x = k``). Sums on the left
+    (``2x - y = -3``) are left to math-verify, which compares rearranged equations."""
+    from sympy import Add, Eq
+
+    g, p = gold_parsed[0], pred[0]
+    if not (isinstance(g, Eq) and isinstance(p, Eq)):
+        return False
+    if isinstance(g.lhs, Add) or isinstance(p.lhs, Add):
+        return False
+    # Single terms are compared structurally (SymPy's ==): proving tan x != cot x with
+    # math-verify's simplify takes seconds, and a single-term left side is a name, not a value.
+    return g.lhs != p.lhs and not (g.lhs == p.rhs and g.rhs == p.lhs)
+
+
+def working_line(gold_parsed: list, pred: list) -> bool:
+    """In an unmarked response, ``19x - 4x + 1 - 81 = 15x - 80`` is a step of the working: its
+    right side is not stated as the answer (the published Qwen2.5-Math labels agree)."""
+    from sympy import Add, Eq
+
+    g, p = gold_parsed[0], pred[0]
+    return isinstance(p, Eq) and not isinstance(g, Eq) and isinstance(p.lhs, Add)
