@@ -5,6 +5,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cotforge.datagen.reasoning_stats import (
     REFLECTION_WORDS,
@@ -31,6 +33,24 @@ from cotforge.records import REFLECTION
 )
 def test_reflection_counts(text, expected):
     assert reflection_counts(text) == {w: expected.get(w, 0) for w in REFLECTION_WORDS}
+
+
+_PIECES = ["wait", "Wait", "WAIT", "re-check", "Rechecked", "rechecks", "alternatively", "retry", "Retries", "however",
+           "HOWEVER", "await", "waiter", "x", " ", ", ", ".", "-", "_", "9", "\n", "é", "ſ", "K", "İ", "ı", "Ωait", "wait\u0301"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=3), max_size=30))
+def test_reflection_counts_match_the_one_pattern(pieces):
+    # The ASCII fast path (lowercased, first-letter lookahead, stem prefilter) counts exactly what
+    # the documented case-insensitive pattern finds, on any text.
+    from cotforge.datagen.reasoning_stats import _REFLECTION_RE
+
+    text = "".join(pieces)
+    expected = [0] * len(REFLECTION_WORDS)
+    for m in _REFLECTION_RE.finditer(text):
+        expected[m.lastindex - 1] += 1
+    assert reflection_counts(text) == dict(zip(REFLECTION_WORDS, expected))
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,27 @@ def test_cli_report_compare_leaderboard(tmp_path, replay_file, capsys):
     assert "| run | " in capsys.readouterr().out
     assert cli(["eval", "run", "--model", "m", "--bench", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown benchmark 'nope'; known:" in capsys.readouterr().err
+
+
+@needs_shared
+def test_several_batches_are_graded_at_once(tmp_path, replay_file, monkeypatch):
+    # A slow item must not stall the pool: batches are graded concurrently (four here, each held
+    # until the four have all arrived), not one or two at a time behind the oldest.
+    import threading
+
+    from cotforge.evals import grading
+    from cotforge.evals.runner import default_overlap
+
+    assert default_overlap(grading.Grader(get_benchmark("math500"), workers=1)) >= 4
+    barrier = threading.Barrier(4, timeout=20)
+    real = grading.Grader.grade
+
+    def grade(self, rows):
+        barrier.wait()  # BrokenBarrierError (the run fails) unless four batches are in flight together
+        return real(self, rows)
+
+    monkeypatch.setattr(grading.Grader, "grade", grade)
+    items = get_benchmark("math500").load(limit=8).items
+    f = replay_file([(it.id, 0, f"\\boxed{{{it.gold}}}") for it in items])
+    res = run_eval(str(f), "math500", tmp_path / "run", backend="replay", n=1, limit=8, batch_questions=1, plots=False)
+    assert res["benchmarks"]["math500"]["avg@n"] == 1.0

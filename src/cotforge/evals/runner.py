@@ -35,6 +35,11 @@ VERSION = "1.0.0"
 RAW_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %}\n\n{% endif %}{% endfor %}"
 #: Target samples per shard: small enough that a crash loses little, big enough for few files.
 SHARD_SAMPLES = 512
+#: Batches being graded at once, per verifier-pool worker. Batches are consumed in order, so one
+#: slow item (a math-verify parse can take 0.4 s) holds every later batch back; with more batches
+#: in flight the pool's workers stay busy meanwhile (docs/evals.md has the measurement).
+GRADE_BATCHES_PER_WORKER = 4
+MAX_GRADE_BATCHES = 16
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 
@@ -125,11 +130,11 @@ class EvalSource:
     schema: pa.Schema = EVAL_SAMPLE_SCHEMA
 
     def __init__(self, plan: BenchPlan, generator: LazyGenerator, *, model: str, backend: str, batch_questions: int,
-                 overlap: int = 2, on_progress: Callable[[Progress], None] | None = None):
+                 overlap: int | None = None, on_progress: Callable[[Progress], None] | None = None):
         self.plan, self.generator = plan, generator
         self.model, self.backend = model, backend
         self.batch_questions = max(1, batch_questions)
-        self.overlap = max(1, overlap)
+        self.overlap = max(1, overlap if overlap is not None else default_overlap(plan.grader))
         self.on_progress = on_progress
         n = plan.params.n
         self.progress = Progress(plan.benchmark.name, len(plan.loaded.items) * n)
@@ -188,6 +193,15 @@ class EvalSource:
             finally:
                 for f in pending:
                     f.cancel()
+
+
+def default_overlap(grader: Any) -> int:
+    """Batches graded at once: :data:`GRADE_BATCHES_PER_WORKER` per verifier-pool worker (at least
+    2, at most :data:`MAX_GRADE_BATCHES`; ungraded batches are held in memory, not on disk)."""
+    import os
+
+    workers = getattr(grader, "workers", None) or os.cpu_count() or 1
+    return max(2, min(MAX_GRADE_BATCHES, GRADE_BATCHES_PER_WORKER * workers))
 
 
 def build_generator_factory(model: str, backend: str, options: dict[str, Any]) -> Callable[[], Any]:
