@@ -203,6 +203,8 @@ _FRAGMENTS = [
     "is correct", " or ", "A", "I", "answers ", "pickle ", "Sochi ",
     # what the word searches must not miss: odd case folds, non-ASCII text, the needed words
     "ſo ", "İ think it's ", "ı ", "’", "é", "Ответ ", "B is the best", "(C) is right", "D is beſt", "Answer: ", "答案：", "\nAnswer:",
+    # the pronoun "I" only after a non-word character and before a space or apostrophe
+    "_I ", "9I ", "éI ", "xi ", "i\u00a0", "I\u2003", "I'", "i’", "Iron ",
 ]
 
 
