@@ -25,8 +25,8 @@ Each set is measured once, in a fresh verdict cache, after a warm-up on unrelate
 an idle machine: the verifier pool uses every core.
 
 "grading busy" is the time batches spent in the verifiers (presettle in process + the isolated worker
-pool), summed over batches: distill grades up to 3 batches at once while the next one is generated,
-so it can exceed the wall time. "row building" is the time spent turning verdicts into rows
+pool), summed over batches: distill grades several batches at once (``grading_overlap()``: 8 on 2
+cores) while the next one is generated, so it can exceed the wall time. "row building" is the time spent turning verdicts into rows
 (reasoning statistics, ids, accept/reject).
 """
 

@@ -97,3 +97,24 @@ def test_a_backend_without_concurrent_calls_generates_one_batch_at_a_time():
     worker = StragglerWorker(Plain())
     assert list(LocalEngine(worker, overlap=3).map(iter([[i] for i in range(5)]))) == [[i] for i in range(5)]
     assert worker.max_in_flight == 1
+
+
+def test_default_keeps_several_batches_per_pool_worker_in_grading():
+    # one slow batch must not leave the verifier pool idle: by default 4 batches per worker grade at once
+    from cotforge.verifiers.pool import grading_overlap
+
+    class Worker(FakeWorker):
+        class grader:  # noqa: N801 - stands in for the distill Grader's pool size
+            workers = 2
+
+        def grade_and_build(self, batch):
+            out = super().grade_and_build(batch)
+            time.sleep(0.02)
+            return out
+
+    assert grading_overlap(2) == 8 and grading_overlap(1, floor=3) == 4 and grading_overlap(64) == 16
+    worker = Worker()
+    engine = LocalEngine(worker)
+    assert engine.overlap == 8
+    assert list(engine.map(iter([[i] for i in range(20)]))) == [[i] for i in range(20)]
+    assert worker.max_active > 3

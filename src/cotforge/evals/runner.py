@@ -35,11 +35,6 @@ VERSION = "1.0.0"
 RAW_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %}\n\n{% endif %}{% endfor %}"
 #: Target samples per shard: small enough that a crash loses little, big enough for few files.
 SHARD_SAMPLES = 512
-#: Batches being graded at once, per verifier-pool worker. Batches are consumed in order, so one
-#: slow item (a math-verify parse can take 0.4 s) holds every later batch back; with more batches
-#: in flight the pool's workers stay busy meanwhile (docs/evals.md has the measurement).
-GRADE_BATCHES_PER_WORKER = 4
-MAX_GRADE_BATCHES = 16
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 
@@ -196,12 +191,11 @@ class EvalSource:
 
 
 def default_overlap(grader: Any) -> int:
-    """Batches graded at once: :data:`GRADE_BATCHES_PER_WORKER` per verifier-pool worker (at least
-    2, at most :data:`MAX_GRADE_BATCHES`; ungraded batches are held in memory, not on disk)."""
-    import os
+    """Batches graded at once (:func:`cotforge.verifiers.pool.grading_overlap` for the grader's
+    pool size): one slow item must not leave the pool's workers idle behind it."""
+    from cotforge.verifiers.pool import grading_overlap
 
-    workers = getattr(grader, "workers", None) or os.cpu_count() or 1
-    return max(2, min(MAX_GRADE_BATCHES, GRADE_BATCHES_PER_WORKER * workers))
+    return grading_overlap(getattr(grader, "workers", None))
 
 
 def build_generator_factory(model: str, backend: str, options: dict[str, Any]) -> Callable[[], Any]:

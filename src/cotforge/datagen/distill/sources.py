@@ -29,13 +29,18 @@ class LocalEngine:
     ``generate`` calls (``concurrent_calls``, e.g. the openai client, whose calls share one loop): then
     prompts are submitted one per call, continuously, ``max_concurrency`` at a time, so the teacher
     stays saturated and one slow request holds up nothing but itself. Grading: up to ``overlap``
-    batches on threads while later ones are generated (a SymPy straggler can take a second; the
+    batches on threads (by default :func:`~cotforge.verifiers.pool.grading_overlap`) while later
+    ones are generated (a SymPy straggler can take a second; the
     verifier pool serves concurrent callers).
     """
 
-    def __init__(self, worker: DistillWorker, overlap: int = 3):
+    def __init__(self, worker: DistillWorker, overlap: int | None = None):
+        from cotforge.verifiers.pool import grading_overlap
+
         self.worker = worker
-        self.overlap = max(1, overlap)
+        # several batches in grading at once, so one SymPy straggler leaves the pool's workers busy
+        workers = getattr(getattr(worker, "grader", None), "workers", None)
+        self.overlap = max(1, overlap if overlap is not None else grading_overlap(workers, floor=3))
 
     def batch_prompts(self, requested: int) -> int:
         """Prompts per ``generate`` call: ``requested`` (``--batch-prompts``), raised to the backend's

@@ -25,7 +25,7 @@ either a final verdict or a :class:`Deferred` naming the method a worker must ru
 without it have their ``verify`` run in a worker as is.
 """
 
-from cotforge.verifiers.pool.batch import averify_batch, default_pool, verify_batch, verify_isolated
+from cotforge.verifiers.pool.batch import averify_batch, default_pool, grading_overlap, verify_batch, verify_isolated
 from cotforge.verifiers.pool.scheduler import VerifierPool
 from cotforge.verifiers.pool.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, PRELOAD, Deferred, in_worker
 
@@ -37,6 +37,7 @@ __all__ = [
     "VerifierPool",
     "averify_batch",
     "default_pool",
+    "grading_overlap",
     "in_worker",
     "verify_batch",
     "verify_isolated",

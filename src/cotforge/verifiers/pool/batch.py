@@ -23,6 +23,12 @@ PARALLEL_PRESETTLE_MIN = 2048
 # the caller (the old way), never lost.
 _SLICE_TIMEOUT = 300.0
 
+#: Batches a pipeline (eval runs, distillation) keeps in grading at once, per pool worker. Batches
+#: are consumed in order, so one slow item (a math-verify parse can take 0.4 s) holds every later
+#: batch back; with several batches in flight the workers stay busy meanwhile.
+GRADING_BATCHES_PER_WORKER = 4
+MAX_GRADING_BATCHES = 16
+
 _DEFAULT: VerifierPool | None = None
 _DEFAULT_LOCK = threading.Lock()
 
@@ -36,6 +42,16 @@ def default_pool(workers: int | None = None) -> VerifierPool:
         elif workers is not None and workers > _DEFAULT.workers:
             _DEFAULT.workers = workers
         return _DEFAULT
+
+
+def grading_overlap(workers: int | None = None, floor: int = 2) -> int:
+    """How many batches to keep in grading at once: :data:`GRADING_BATCHES_PER_WORKER` per pool
+    worker (``workers``, else one per core), at least ``floor``, at most :data:`MAX_GRADING_BATCHES`
+    (ungraded batches wait in memory, never on disk)."""
+    import os
+
+    n = workers or os.cpu_count() or 1
+    return max(floor, min(MAX_GRADING_BATCHES, GRADING_BATCHES_PER_WORKER * n))
 
 
 @atexit.register
