@@ -79,7 +79,6 @@ def load_math100x8():
 def run_set(name, problems, samples, tmp: Path):
     from cotforge.datagen.distill import DistillConfig, distill, make_items
     from cotforge.datagen.inputs import Problem
-    from cotforge.verifiers.pool import verify_batch
 
     n = len(next(iter(samples.values())))
     probs = [Problem(i, q, a, "math") for i, (q, a) in enumerate(problems)]
@@ -102,7 +101,7 @@ def run_set(name, problems, samples, tmp: Path):
                 fh.write(json.dumps({"prompt_id": it.prompt_id, "sample_index": j, "finish_reason": "stop",
                                      "completion": "<answer>(1) Ann is a knight</answer>"}) + "\n")
     distill(warm, tmp / f"{name}-warm", DistillConfig(backend="replay", model=str(tmp / f"{name}-warm.jsonl"), **cfg_args))
-    verify_batch("math", ["1"], ["\\boxed{1}"])  # start the worker pool
+    start_pool()
 
     # one measured run: a second one in this process would hit the verifiers' verdict caches
     t0 = time.perf_counter()
@@ -122,6 +121,20 @@ def run_set(name, problems, samples, tmp: Path):
     return {"set": name, "completions": completions, "wall": best, "rate": completions / best,
             "agree": agree / len(rows), "accepted": m["stats"]["accepted"], "pairs": pairs,
             "grading": run["grading_seconds"], "rows": run["row_building_seconds"]}
+
+
+def start_pool() -> None:
+    """Start every verifier-pool worker (the forkserver's SymPy import and parser warm-up
+    included) with trivial jobs sent to the workers as they are: an item the fast path settles,
+    such as ``verify_batch("math", ["1"], ["\\boxed{1}"])``, never reaches the pool, which would
+    then start inside the measured run. No real item is graded, so no verdict is cached."""
+    import os
+
+    from cotforge.verifiers import get_verifier
+    from cotforge.verifiers.pool import Deferred, default_pool
+
+    jobs = [Deferred("verify", (str(k), "\\boxed{0}"), {}) for k in range(4 * (os.cpu_count() or 1))]
+    default_pool().run(get_verifier("math"), jobs)
 
 
 def peer_rate(pairs, limit: int):
