@@ -119,7 +119,6 @@ def build_kk(
     from cotforge.datagen.kk.files import exclusion_keys
     from cotforge.datagen.kk.perturb import LOGICAL
     from cotforge.datagen.kk.stats import kk_stats
-    from cotforge.datagen.kk.stats_tap import CountingSource
     from cotforge.datagen.kk.card import render_kk_card
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -142,18 +141,15 @@ def build_kk(
     options = cfg.options()
     tick = progress or (lambda label, total: None)
     perturb_notes: list[str] = []
-    counted: dict = {}  # split key -> RowCounter of a split written whole now (else read back)
     for plan in plans:
         config, n = f"{plan.n_people}ppl", plan.n_people
         common = dict(dedup=cfg.dedup, exclude_logic=excluded)
-        test_src = CountingSource(KKSplitSource(n, "test", plan.test, cfg.seed, options, **common))
+        test_src = KKSplitSource(n, "test", plan.test, cfg.seed, options, **common)
         test = writer.write_split(config, "test", test_src, on_rows=tick(f"{config} test", plan.test))
-        counted[test.key] = test_src.counter
         test_files = [out / s.path for s in test.shards]
-        train_src = CountingSource(KKSplitSource(n, "train", plan.train, cfg.seed, options,
-                                                 exclude_keys=dedup_keys(test_files, cfg.dedup, n), **common))
+        train_src = KKSplitSource(n, "train", plan.train, cfg.seed, options,
+                                  exclude_keys=dedup_keys(test_files, cfg.dedup, n), **common)
         train = writer.write_split(config, "train", train_src, on_rows=tick(f"{config} train", plan.train))
-        counted[train.key] = train_src.counter
         train_files = [out / s.path for s in train.shards]
         if not cfg.perturbations:
             continue
@@ -176,7 +172,7 @@ def build_kk(
                         f"perturbation with a unique, different solution and new logic, and are left out."
                     )
     notes = [p.note for p in plans if p.note] + perturb_notes
-    stats = kk_stats(out, writer.results, cfg, [asdict(p) for p in plans], counted)
+    stats = kk_stats(out, writer.results, cfg, [asdict(p) for p in plans])
     return writer.finish(
         notes=notes, stats=stats,
         render_card=lambda manifest: render_kk_card(manifest, plans=[asdict(p) for p in plans], cfg=cfg),

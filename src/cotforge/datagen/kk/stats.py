@@ -107,17 +107,14 @@ def text_shape(texts: list[str]) -> dict[str, Any]:
     return {"statements": total, "roots": {k: v / total for k, v in roots.items()}, "self_reference": selfref / total}
 
 
-def split_shape(files: list[Path], texts: list[str] | None = None) -> dict[str, Any]:
-    """:func:`text_shape` of a split's first :data:`SHAPE_ROWS` statements: ``texts`` when the
-    caller counted them as they were written, else read from the shards."""
+def split_shape(files: list[Path]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    if texts is None:
-        texts = []
-        for f in files:
-            texts += pq.read_table(f, columns=["statements"]).column("statements").to_pylist()[: SHAPE_ROWS - len(texts)]
-            if len(texts) >= SHAPE_ROWS:
-                break
+    texts: list[str] = []
+    for f in files:
+        texts += pq.read_table(f, columns=["statements"]).column("statements").to_pylist()[: SHAPE_ROWS - len(texts)]
+        if len(texts) >= SHAPE_ROWS:
+            break
     out = text_shape(texts)
     out["rows"] = len(texts)
     return out
@@ -230,14 +227,10 @@ def split_counts(files: list[Path], rows: int) -> dict[str, Any]:
             "spaces": spaces, "distinct": distinct}
 
 
-def kk_stats(root: str | Path, splits: dict[str, list[ShardInfo]], cfg=None, plans=(), counted=None) -> dict[str, Any]:
+def kk_stats(root: str | Path, splits: dict[str, list[ShardInfo]], cfg=None, plans=()) -> dict[str, Any]:
     """Per ``config/split``: rows, people, operator histogram, knight share, degenerate statements,
     CoT length, how many logical identities it holds, and the statements' shape; under
-    ``reference/<n>ppl``, the dedup-free grammar's shape for crowded sizes (logic dedup only).
-
-    ``counted``: ``{config/split: RowCounter}`` from :mod:`cotforge.datagen.kk.stats_tap` for
-    splits written whole in this run; their figures are used instead of reading the shards back
-    when the counter saw exactly the split's rows."""
+    ``reference/<n>ppl``, the dedup-free grammar's shape for crowded sizes (logic dedup only)."""
     root = Path(root)
     out: dict[str, Any] = {}
     for key, shards in sorted(splits.items()):
@@ -246,11 +239,7 @@ def kk_stats(root: str | Path, splits: dict[str, list[ShardInfo]], cfg=None, pla
             out[key] = {"rows": 0}
             continue
         files = [root / s.path for s in shards]
-        counter = (counted or {}).get(key)
-        c = counter.counts() if counter is not None and counter.rows == rows else None
-        texts = counter.texts if c is not None else None
-        if c is None:
-            c = split_counts(files, rows)
+        c = split_counts(files, rows)
         out[key] = {
             "rows": rows,
             "mean_people": c["people"] / rows,
@@ -261,7 +250,7 @@ def kk_stats(root: str | Path, splits: dict[str, list[ShardInfo]], cfg=None, pla
             "degenerate_share": c["degenerate"] / c["people"] if c["people"] else 0.0,
             "distinct_logic": int(c["distinct"]),
             "mean_cot_words": (c["spaces"] + rows) / rows,
-            "shape": split_shape(files, texts),
+            "shape": split_shape(files),
         }
     if cfg is not None and cfg.dedup == "logic":
         for plan in plans:
