@@ -180,6 +180,10 @@ ROWS: list[Row] = [
     (r"\frac{73}{6}", r"\boxed{11 7/6}", False, None, "mixed"),  # not a mixed number: the fraction is improper
     ("7 1/2 inches", r"\boxed{7.5}", True, None, "mixed"),
     ("5 3/4", r"\boxed{5\tfrac34}", True, None, "mixed"),
+    # -- a letter in the gold is a variable, not a unit (math-verify reads "4t" as 4 tonnes) ----
+    ("4t", r"\boxed{4}", False, None, "variable_not_unit"),
+    ("4t", r"\boxed{4t}", True, None, "variable_not_unit"),
+    ("4t", "Adding the coefficients gives 3 - 6 + 7 = 4.", False, None, "variable_not_unit"),  # unmarked
     # -- plain-word units in golds (and answers) -----------------------------------------------
     ("12 days", r"\boxed{12}", True, None, "word_units"),
     ("12 days", r"\boxed{13}", False, None, "word_units"),
