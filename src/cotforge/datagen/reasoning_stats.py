@@ -20,15 +20,12 @@ from typing import Any, Callable
 #: The reflection words of the long-CoT study, and the forms each pattern counts.
 REFLECTION_WORDS: tuple[str, ...] = ("wait", "recheck", "alternatively", "retry", "however")
 #: One pass over the text finds every form; the group that matched names the word.
-_REFLECTION_RE = re.compile(
-    r"\b(?:(wait)|(re-?check(?:s|ed|ing)?)|(alternatively)|(retr(?:y|ies|ied|ying))|(however))\b", re.IGNORECASE
-)
+_WORD_FORMS = r"\b(?:(wait)|(re-?check(?:s|ed|ing)?)|(alternatively)|(retr(?:y|ies|ied|ying))|(however))\b"
+_REFLECTION_RE = re.compile(_WORD_FORMS, re.IGNORECASE)
 # The same pattern for ASCII text already lowercased (positions and word boundaries unchanged),
-# with a lookahead on the first letters so the scan skips every other position; most of a long
-# completion is skipped this way (4-5x faster on the published outputs, same counts).
-_ASCII_LOWER_RE = re.compile(
-    r"(?=[wrah])\b(?:(wait)|(re-?check(?:s|ed|ing)?)|(alternatively)|(retr(?:y|ies|ied|ying))|(however))\b"
-)
+# with a lookahead on the first letters so the scan skips every other position (3.8x faster on
+# the published outputs, same counts).
+_ASCII_LOWER_RE = re.compile(r"(?=[wrah])" + _WORD_FORMS)
 _STEMS = ("wait", "check", "alternatively", "retr", "however")
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 

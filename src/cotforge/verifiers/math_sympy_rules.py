@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-__all__ = ["equation_sides_differ", "numeric_differs", "working_line"]
+__all__ = ["CONSTANT_LETTERS", "equation_sides_differ", "numeric_differs", "working_line"]
 
 
 def numeric_differs(gold_parsed: list, pred: list) -> bool:
@@ -42,7 +42,7 @@ def _far_apart(gv: complex, pv: complex) -> bool:
 
 # Letters that may stand for a constant (the imaginary unit, Euler's number) in one parse and be
 # a plain symbol in another: an answer using them is left to math-verify.
-_CONSTANT_LETTERS = frozenset({"i", "j", "e", "E", "I", "pi"})
+CONSTANT_LETTERS = frozenset({"i", "j", "e", "E", "I", "pi"})
 _POINTS = ((Fraction(37, 23), Fraction(29, 17), Fraction(53, 31)), (Fraction(41, 19), Fraction(13, 11), Fraction(61, 43)))
 
 
@@ -52,7 +52,7 @@ def _varies_from(gv: complex, p) -> bool:
     far from ``gv``. An expression equal to a constant for every value of its symbols would
     evaluate to it there, so a far value proves the difference; a near one decides nothing."""
     symbols = sorted(p.free_symbols, key=str)
-    if not symbols or any(str(s) in _CONSTANT_LETTERS for s in symbols):
+    if not symbols or any(str(s) in CONSTANT_LETTERS for s in symbols):
         return False
     for point in _POINTS:
         values = {s: point[k % len(point)] + k for k, s in enumerate(symbols)}

@@ -23,12 +23,17 @@ it costs about 0.6 s of SymPy, more than the responses it would save in a small 
 from __future__ import annotations
 
 import re
+import string
 import sys
 from itertools import groupby
 
+from cotforge.verifiers.math_sympy_rules import CONSTANT_LETTERS
+
 __all__ = ["unmarked_candidate"]
 
-_PLAIN_LATEX_RE = re.compile(r"-?\d+|-?\d+\.\d+|[A-DF-HJ-Za-df-hk-z]|-?\\frac\{\d+\}\{\d+\}")
+# A single Latin letter, except those that may parse as a constant (Euler's number, the imaginary unit).
+_LETTERS = "".join(c for c in string.ascii_letters if c not in CONSTANT_LETTERS)
+_PLAIN_LATEX_RE = re.compile(rf"-?\d+|-?\d+\.\d+|[{_LETTERS}]|-?\\frac\{{\d+\}}\{{\d+\}}")
 _NO_SEPARATORS = str.maketrans("", "", ", ")
 _patterns: list | None = None
 
