@@ -297,22 +297,53 @@ def test_verify_from_a_stdin_script(tmp_path):
     assert done.stdout.strip() == "correct"
 
 
+#: A verifier class defined in a script (its pickle refers to __main__); ``extracted`` is the pid
+#: of the process that graded it.
+LOCAL_VERIFIER = (
+    "import os\n"
+    "from cotforge.verifiers.base import Status, Verdict\n"
+    "from cotforge.verifiers.pool import verify_isolated\n"
+    "class Local:\n"
+    "    name, version, timeout = 'local', 'test', 5.0\n"
+    "    def verify(self, gold, response, **kw):\n"
+    "        return Verdict(Status.CORRECT, 1.0, str(os.getpid()), 'local')\n"
+)
+
+
 def test_workers_that_cannot_start_give_error_verdicts(tmp_path):
-    # An unguarded script that fails when the workers import it again: every worker dies before
-    # it is ready. The verifier reports that on the items instead of raising.
+    # A verifier defined in the script itself: the workers must import the script to load it.
+    # This one fails when imported again (as unguarded scripts often do): every worker dies
+    # before it is ready, and the verifier reports that on the items, naming the guard, instead
+    # of raising.
     script = (
         "import sys\n"
         "if __name__ != '__main__':\n"
         "    sys.exit(3)\n"
-        "from test_pool import Misbehaving\n"
-        "from cotforge.verifiers.pool import verify_isolated\n"
-        "v = verify_isolated(Misbehaving(), '1', '1')\n"
+        + LOCAL_VERIFIER
+        + "v = verify_isolated(Local(), '1', '1')\n"
         "print(v.status.value, '|', v.reason)\n"
     )
     done = _python(script, stdin=False, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     status, reason = done.stdout.strip().split(" | ", 1)
     assert status == "error" and "__main__" in reason
+
+
+def test_a_verifier_defined_in_a_guarded_script_is_graded_in_the_workers(tmp_path):
+    # Its pickle refers to __main__, so the workers that grade it import the script (guarded).
+    script = (
+        LOCAL_VERIFIER
+        + "if __name__ == '__main__':\n"
+        "    from cotforge.verifiers import get_verifier\n"
+        "    # first a built-in verifier: its workers start without the script ...\n"
+        "    m = get_verifier('math').verify(r'\\frac{\\sqrt{3}}{2} + x', r'\\boxed{\\sin(\\pi/3) + x}')\n"
+        "    # ... then the script's own: a worker that imports the script takes it\n"
+        "    v = verify_isolated(Local(), '1', '1')\n"
+        "    print(m.status.value, v.status.value, v.extracted != str(os.getpid()))\n"
+    )
+    done = _python(script, stdin=False, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["correct", "correct", "True"], done.stdout + done.stderr[-2000:]
 
 
 def test_from_asyncio():
@@ -400,22 +431,29 @@ def test_a_finishing_dispatcher_leaves_its_successor_in_place():
     assert p._thread is successor
 
 
-def test_a_script_without_a_main_guard_is_told_once_not_once_per_item(tmp_path):
-    # Without `if __name__ == "__main__":` the pool's workers cannot start (they re-import the
-    # script); every item is then a setup error, and the reason is logged once, not per call.
+def test_a_script_without_a_main_guard_runs_once_and_grades_normally(tmp_path):
+    # Without `if __name__ == "__main__":`, spawn and forkserver children would run the whole
+    # script again in every worker (its prints, its writes, a whole eval into the same folder).
+    # The pool's workers never import the caller's script unless a verifier's pickle needs it,
+    # so the script's body runs once and the items get real verdicts.
     import subprocess
     import sys
 
     script = tmp_path / "no_guard.py"
     script.write_text(
+        "import os\n"
+        "print('BODY', os.getpid(), flush=True)\n"
         "from cotforge.verifiers import get_verifier\n"
         "v = get_verifier('math')\n"
-        "statuses = [v.verify(r'\\sin^2 x + \\cos^2 x', f'\\\\boxed{{\\\\sin x + {k}}}').status.value for k in range(6)]\n"
+        "statuses = [v.verify(r'\\sin^2 x + \\cos^2 x', f'\\\\boxed{{\\\\sin x + {k}}}').status.value for k in range(3)]\n"
+        "statuses.append(v.verify(r'\\frac{\\sqrt{3}}{2} + x', r'\\boxed{\\sin(\\pi/3) + x}').status.value)\n"
         "print('STATUSES', statuses)\n"
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert "STATUSES ['error', 'error', 'error', 'error', 'error', 'error']" in done.stdout, done.stdout + done.stderr[-2000:]
-    assert done.stderr.count("could not start a verifier worker") == 1, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("BODY") == 1, done.stdout
+    assert "STATUSES ['incorrect', 'incorrect', 'incorrect', 'correct']" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "could not start a verifier worker" not in done.stderr, done.stderr[-3000:]
 
 
 def test_the_forkserver_warm_up_parses_its_list_and_can_be_turned_off():

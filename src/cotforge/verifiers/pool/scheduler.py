@@ -28,19 +28,21 @@ from cotforge.verifiers.pool.worker import (
     Deferred,
     _context,
     _cpu_count,
-    _main_module_importable,
+    _main_module_for_workers,
     _worker_main,
+    needs_main_module,
 )
 
 log = logging.getLogger("cotforge.verifiers.pool")
 
 
 class _Worker:
-    __slots__ = ("conn", "inflight", "known", "loading", "process", "ready", "spawned", "started")
+    __slots__ = ("conn", "inflight", "known", "loading", "main", "process", "ready", "spawned", "started")
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: mpc.Connection):
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: mpc.Connection, main: bool = False):
         self.process = process
         self.conn = conn
+        self.main = main  # started with the caller's main script importable (see _main_module_for_workers)
         self.ready = False
         self.inflight: collections.deque[int] = collections.deque()  # job ids, in the order sent
         self.started = 0.0  # when the item at the head of ``inflight`` began
@@ -66,10 +68,12 @@ class _Batch:
     """One caller's jobs. The dispatcher fills ``results`` and sets ``done``; the caller only
     reads them after ``done``, so the two never touch a batch at the same time."""
 
-    __slots__ = ("blob", "cancelled", "deadline", "done", "jobs", "key", "max_workers", "pending", "remaining", "results")
+    __slots__ = ("blob", "cancelled", "deadline", "done", "jobs", "key", "max_workers", "needs_main", "pending",
+                 "remaining", "results")
 
     def __init__(self, key: str, blob: bytes, jobs: list[Deferred], deadline: float, max_workers: int | None):
         self.key, self.blob, self.jobs, self.deadline = key, blob, jobs, deadline
+        self.needs_main = needs_main_module(blob)  # only workers that import the main script can load it
         self.max_workers = max_workers
         self.pending = collections.deque(range(len(jobs)))  # indices not yet sent to a worker
         self.results: list[Verdict | None] = [None] * len(jobs)
@@ -152,7 +156,7 @@ class VerifierPool:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _start_worker(self) -> _Worker:
+    def _start_worker(self, main: bool = False) -> _Worker:
         ctx = _context()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         process = ctx.Process(
@@ -170,14 +174,14 @@ class VerifierPool:
         if was_daemon:
             me._config["daemon"] = False  # type: ignore[attr-defined]
         try:
-            with _main_module_importable():
+            with _main_module_for_workers(main):
                 process.start()
         finally:
             if was_daemon:
                 me._config["daemon"] = True  # type: ignore[attr-defined]
             child_conn.close()
         self.stats["started"] += 1
-        return _Worker(process, parent_conn)
+        return _Worker(process, parent_conn, main)
 
     def close(self) -> None:
         """Stop every worker once the work in progress is done. The pool can be used again
@@ -298,9 +302,17 @@ class VerifierPool:
             outstanding = b.remaining
             want += min(outstanding, b.max_workers or outstanding)
         want = min(self.workers, want)
+        main = any(b.needs_main and b.pending for b in batches)
+        if main and not any(w.main for w in self._pool) and len(self._pool) >= want:
+            # a verifier from the main script, and every worker was started without it: retire an
+            # idle one (a busy one is retired on a later round, once it is idle)
+            idle = next((w for w in self._pool if w.ready and not w.inflight), None)
+            if idle is not None:
+                self._pool.remove(idle)
+                idle.kill()
         while len(self._pool) < want:
             try:
-                self._pool.append(self._start_worker())
+                self._pool.append(self._start_worker(main))
             except Exception as exc:  # e.g. out of processes: report it on the jobs, never raise
                 self._give_up(batches, f"could not start a verifier worker: {type(exc).__name__}: {exc}")
                 return
@@ -325,14 +337,14 @@ class VerifierPool:
                 for _ in range(len(self._batches)):
                     b = self._batches[0]
                     self._batches.rotate(-1)
-                    if b.cancelled or not b.pending:
+                    if b.cancelled or not b.pending or (b.needs_main and not w.main):
                         continue
                     if b.max_workers and using[id(b)] >= b.max_workers:
                         continue
                     picked = b
                     break
-                if picked is None:
-                    return
+                if picked is None:  # nothing this worker may take (another may: a main-script verifier)
+                    continue
                 take = [picked.pending.popleft() for _ in range(min(chunk, len(picked.pending)))]
             ids = []
             for i in take:
@@ -411,10 +423,15 @@ class VerifierPool:
                     self._start_failures = 0
                     self._give_up(
                         batches,
-                        f"verifier workers exit before they are ready (exit code {w.process.exitcode}). Workers "
-                        f"are started with multiprocessing's {_context().get_start_method()!r} method, which "
-                        "imports the main module again in each worker: a script must guard its entry point "
-                        'with `if __name__ == "__main__":`. The worker\'s own traceback is on stderr.',
+                        f"verifier workers exit before they are ready (exit code {w.process.exitcode}). "
+                        + (
+                            f"They were started with multiprocessing's {_context().get_start_method()!r} method "
+                            "and the main script importable (the verifier is defined in it), so each worker "
+                            "imports the script again: it must guard its entry point with "
+                            '`if __name__ == "__main__":`. '
+                            if w.main else ""
+                        )
+                        + "The worker's own traceback is on stderr.",
                     )
                     return
             if w.inflight:
@@ -468,7 +485,7 @@ class VerifierPool:
         w.kill()
         idx = self._pool.index(w)
         try:
-            self._pool[idx] = self._start_worker()
+            self._pool[idx] = self._start_worker(w.main)
         except Exception:  # started again on the next round, or reported there
             del self._pool[idx]
 

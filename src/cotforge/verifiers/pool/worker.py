@@ -199,30 +199,55 @@ def _context() -> multiprocessing.context.BaseContext:
 _MAIN_LOCK = threading.Lock()
 
 
-@contextlib.contextmanager
-def _main_module_importable() -> Iterator[None]:
-    """Hide ``__main__.__file__`` while a worker starts when that file does not exist.
+def needs_main_module(blob: bytes) -> bool:
+    """Whether a pickle may refer to the main script (a verifier class defined in it, say).
 
-    ``spawn`` and ``forkserver`` children re-run the parent's main script from its path (so
-    objects pickled from ``__main__`` resolve). For ``python - <<EOF`` the path is ``<stdin>``,
-    which does not exist, and every child dies before it is ready. Our workers receive the
-    verifier pickled and need nothing from such a main module, so it is simply not re-imported.
+    A conservative byte scan: any "__main__" in the pickle counts, so a string that merely holds
+    those letters only costs a worker that imports the main script, never a failed unpickle."""
+    return b"__main__" in blob
+
+
+@contextlib.contextmanager
+def _main_module_for_workers(keep: bool) -> Iterator[None]:
+    """Decide whether workers started inside this block import the parent's main script.
+
+    ``spawn`` and ``forkserver`` children run the parent's main module again (as ``__mp_main__``)
+    so that objects pickled from ``__main__`` resolve. That runs every top-level statement of a
+    script without an ``if __name__ == "__main__":`` guard once more in every worker: its prints,
+    its file writes, a whole eval run into the same folder (which left the parent waiting on
+    workers busy with the copy). So by default (``keep=False``) the main module is hidden from
+    the child - ``__file__`` and ``__spec__`` are what multiprocessing reads - and a worker never
+    runs the caller's script. Only when a verifier's pickle refers to ``__main__``
+    (:func:`needs_main_module`) is it kept, and then, as multiprocessing requires, the script
+    must guard its entry point. A path that does not exist (``python - <<EOF``: ``<stdin>``) is
+    hidden either way: every child would die importing it.
     """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or not isinstance(path, str) or getattr(main, "__spec__", None) is not None:
+    if main is None:
         yield
         return
-    base = multiprocessing.process.ORIGINAL_DIR or os.getcwd()
-    if os.path.exists(path if os.path.isabs(path) else os.path.join(base, path)):
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if keep:
+        base = multiprocessing.process.ORIGINAL_DIR or os.getcwd()
+        missing = isinstance(path, str) and spec is None and not os.path.exists(path if os.path.isabs(path) else os.path.join(base, path))
+        if not missing:
+            yield
+            return
+    if path is None and spec is None:
         yield
         return
     with _MAIN_LOCK:
-        del main.__file__
+        had_file = hasattr(main, "__file__")
+        if had_file:
+            del main.__file__
+        main.__spec__ = None
         try:
             yield
         finally:
-            main.__file__ = path
+            if had_file:
+                main.__file__ = path
+            main.__spec__ = spec
 
 
 def _cpu_count() -> int:
