@@ -7,8 +7,8 @@ AIME24 (120), Qwen2.5-Math's math_cot_100 (800), and Llama-3.1-8B on MMLU-Pro (1
 Harness: ``run_eval(..., backend="replay", plots=False)`` - replaying, grading through the verifier
 pool, reasoning statistics, Parquet shards with journal and hashes, metrics with bootstrap CIs and
 maj@k equivalence checks, results.json, manifest and card. Each repeat runs in a fresh process, so
-every verdict cache is cold. Imports and the verifier pool's start (its forkserver loads SymPy and
-math-verify) happen before the clock, as the peer's ``import math_verify`` does; their seconds are
+every verdict cache is cold. Imports (pyarrow's lazy pandas import included) and the verifier pool's
+start (its forkserver loads SymPy and math-verify) happen before the clock, as the peer's ``import math_verify`` does; their seconds are
 reported apart (``startup``). A third mode replaces verification by a constant verdict, leaving the
 harness's own cost (replay, rows, statistics, shards, metrics, card). Two grading modes, alternated within each repeat: ``workers`` (the
 opt-in: every item verified in the pool's processes) and ``in-process`` (the default: the cheap
@@ -83,6 +83,12 @@ def harness_once(work: Path, outputs: Path) -> dict:
     import cotforge.evals.finish  # noqa: F401 - imports before the clock, as for the peer
     import cotforge.evals.grading  # noqa: F401
     import duckdb  # noqa: F401
+    import pyarrow as pa
+
+    # pyarrow imports pandas (0.3-0.4 s) the first time it converts a Python list, which is the
+    # first shard a run writes: an import like the others, so it is paid here, before the clock
+    # (until this line it landed inside the first timed set)
+    pa.array([0])
     from cotforge.evals.reproduce import published_sets
     from cotforge.evals.run import run_eval
 
