@@ -42,24 +42,36 @@ def shape(statement_sets) -> dict[str, Any]:
     return {"statements": total, "roots": {k: v / total for k, v in roots.items()}, "self_reference": selfref / total}
 
 
-def _parts(texts: list[str]) -> tuple[list[bytes], list[int], list[int]] | None:
+def _parts(texts: list[str]):
     """Every row's per-person statement substrings, with their row and speaker, found in one numpy
-    pass over the joined texts (depth of parentheses; quoted operator names hold none). None if the
-    texts do not nest as the public form does (then each row is parsed on its own)."""
+    pass over the joined texts (depth of parentheses; quoted operator names hold none): the parts
+    as bytes, and their rows and speakers as integer arrays. None if the texts do not nest as the
+    public form does (then each row is parsed on its own)."""
     import numpy as np
 
     blob = "\n".join(texts).encode()
     b = np.frombuffer(blob, dtype=np.uint8)
-    opens, closes = b == 40, b == 41
-    depth = np.cumsum(opens.astype(np.int32) - closes.astype(np.int32))
-    starts = np.flatnonzero(opens & (depth == 2))
-    ends = np.flatnonzero(closes & (depth == 1)) + 1
+    step = _PAREN_STEP[b]  # +1 at "(", -1 at ")", else 0
+    depth = np.cumsum(step, dtype=np.int32)
+    starts = np.flatnonzero((step == 1) & (depth == 2))
+    ends = np.flatnonzero((step == -1) & (depth == 1)) + 1
     breaks = np.flatnonzero(b == 10)
     if len(starts) != len(ends) or (depth[breaks] != 0).any() or depth[-1] != 0 or (ends <= starts).any():
         return None
     rows = np.searchsorted(breaks, starts)
     speakers = np.arange(len(starts)) - np.searchsorted(rows, rows, side="left")
-    return [blob[s:e] for s, e in zip(starts.tolist(), ends.tolist())], rows.tolist(), speakers.tolist()
+    return [blob[s:e] for s, e in zip(starts.tolist(), ends.tolist())], rows, speakers
+
+
+def _step_table():
+    import numpy as np
+
+    table = np.zeros(256, dtype=np.int8)
+    table[ord("(")], table[ord(")")] = 1, -1
+    return table
+
+
+_PAREN_STEP = _step_table()
 
 
 #: (statement text, people) -> (root, bitmask of the people it mentions), across splits and builds.
@@ -69,42 +81,52 @@ _PART_MEMO: dict[tuple[bytes, int], tuple[str, int]] = {}
 def text_shape(texts: list[str]) -> dict[str, Any]:
     """:func:`shape` of statements strings (the public form), each distinct statement parsed once.
 
-    Statements recur across a dataset (a few hundred distinct ones at depth 2), so a row costs a
-    share of one numpy scan and a dict lookup per person instead of a full parse; this runs on every
-    build. Each distinct statement still goes through the safe parser and its checks.
+    Statements recur across a dataset (a few hundred distinct ones at depth 2), so the parts are
+    grouped by pyarrow's hash-based dictionary encoding and only the distinct ones are looked up
+    or parsed; the counts are then numpy sums over the groups. This runs on every build. Each
+    distinct statement still goes through the safe parser and its checks.
     """
+    import numpy as np
+    import pyarrow as pa
+
     from cotforge.datagen.kk.statements import LEAF_OPS, _parse_literal, check_statement, parse_statements
 
     found = _parts(texts) if texts else None
     if found is None:
         return shape(parse_statements(t) for t in texts)
     parts, rows, speakers = found
-    people = [0] * len(texts)
-    for r in rows:
-        people[r] += 1
-    memo = _PART_MEMO
-    if len(memo) > 1 << 16:
-        memo.clear()
-    roots = dict.fromkeys(ROOTS, 0)
-    selfref = 0
-    for part, r, speaker in zip(parts, rows, speakers):
-        n = people[r]
-        seen = memo.get((part, n))
-        if seen is None:
-            try:
-                stmt = check_statement(_parse_literal(part.decode()), n)
-            except (ValueError, UnicodeDecodeError):
-                return shape(parse_statements(t) for t in texts)  # raises, naming the problem
-            mask = 0
-            for p in mentioned(stmt):
-                mask |= 1 << p
-            seen = memo[part, n] = ("leaf" if stmt[0] in LEAF_OPS else stmt[0], mask)
-        roots[seen[0]] += 1
-        selfref += seen[1] >> speaker & 1
     total = len(parts)
     if not total:
         return {}
-    return {"statements": total, "roots": {k: v / total for k, v in roots.items()}, "self_reference": selfref / total}
+    people = np.bincount(rows, minlength=len(texts))[rows]  # each part's row's people count
+    memo = _PART_MEMO
+    if len(memo) > 1 << 16:
+        memo.clear()
+    root_index = {name: k for k, name in enumerate(ROOTS)}
+    root_counts = np.zeros(len(ROOTS), dtype=np.int64)
+    selfref = 0
+    for n in np.unique(people).tolist():
+        here = np.flatnonzero(people == n)
+        grouped = pa.array(parts if len(here) == total else [parts[i] for i in here.tolist()], type=pa.binary()).dictionary_encode()
+        distinct, inverse = grouped.dictionary.to_pylist(), grouped.indices.to_numpy(zero_copy_only=False)
+        roots = np.empty(len(distinct), dtype=np.int64)
+        masks = np.empty(len(distinct), dtype=np.int64)
+        for k, part in enumerate(distinct):
+            seen = memo.get((part, n))
+            if seen is None:
+                try:
+                    stmt = check_statement(_parse_literal(part.decode()), n)
+                except (ValueError, UnicodeDecodeError):
+                    return shape(parse_statements(t) for t in texts)  # raises, naming the problem
+                mask = 0
+                for p in mentioned(stmt):
+                    mask |= 1 << p
+                seen = memo[part, n] = ("leaf" if stmt[0] in LEAF_OPS else stmt[0], mask)
+            roots[k], masks[k] = root_index[seen[0]], seen[1]
+        root_counts += np.bincount(roots[inverse], minlength=len(ROOTS))
+        selfref += int(((masks[inverse] >> speakers[here]) & 1).sum())
+    return {"statements": total, "roots": {k: int(v) / total for k, v in zip(ROOTS, root_counts.tolist())},
+            "self_reference": selfref / total}
 
 
 def split_shape(files: list[Path]) -> dict[str, Any]:
