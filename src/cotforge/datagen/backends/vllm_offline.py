@@ -252,6 +252,8 @@ class _Worker:
     def __init__(self, rank: int, devices: list[str], engine_args: dict[str, Any], chat_template: str | None):
         import multiprocessing as mp
 
+        from cotforge.child_processes import main_script_for_children
+
         ctx = mp.get_context("spawn")  # CUDA cannot be forked; vLLM's own workers also need a fresh process
         self.rank = rank
         self.conn, child = ctx.Pipe()
@@ -259,7 +261,8 @@ class _Worker:
         self.process = ctx.Process(
             target=_worker_main, args=(rank, devices, engine_args, chat_template, child), name=f"cotforge-vllm-dp{rank}"
         )
-        self.process.start()
+        with main_script_for_children(False):  # an unguarded script must not run again (and load a model) per GPU
+            self.process.start()
         child.close()
 
     def _receive(self) -> Any:

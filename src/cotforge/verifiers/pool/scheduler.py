@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from cotforge.child_processes import main_script_for_children, needs_main_module
 from cotforge.errors import UsageError
 from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.pool.worker import (
@@ -28,9 +29,7 @@ from cotforge.verifiers.pool.worker import (
     Deferred,
     _context,
     _cpu_count,
-    _main_module_for_workers,
     _worker_main,
-    needs_main_module,
 )
 
 log = logging.getLogger("cotforge.verifiers.pool")
@@ -42,7 +41,7 @@ class _Worker:
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: mpc.Connection, main: bool = False):
         self.process = process
         self.conn = conn
-        self.main = main  # started with the caller's main script importable (see _main_module_for_workers)
+        self.main = main  # started with the caller's main script importable (see main_script_for_children)
         self.ready = False
         self.inflight: collections.deque[int] = collections.deque()  # job ids, in the order sent
         self.started = 0.0  # when the item at the head of ``inflight`` began
@@ -174,7 +173,7 @@ class VerifierPool:
         if was_daemon:
             me._config["daemon"] = False  # type: ignore[attr-defined]
         try:
-            with _main_module_for_workers(main):
+            with main_script_for_children(main):
                 process.start()
         finally:
             if was_daemon:
