@@ -180,6 +180,24 @@ def test_an_interrupted_repair_leaves_a_folder_that_does_not_load_then_finishes(
     assert not (root / layout.WORK_DIR).exists()
 
 
+def test_a_deleted_manifest_is_recovered_from_the_shards_and_a_foreign_folder_still_refused(tmp_path, capsys):
+    root = tmp_path / "ds"
+    m1 = finish(writer(root), CountingSource(2500))
+    (root / layout.MANIFEST).unlink()
+    src = CountingSource(2500)
+    m2 = finish(writer(root), src)
+    assert src.starts == [] and m2["content_hash"] == m1["content_hash"]
+    assert "manifest.json is missing; recovered 2 split(s)" in capsys.readouterr().err
+    assert (root / layout.CARD).read_text() == card(m2) and not (root / layout.WORK_DIR).exists()
+    # shards of another build (or none that name this one) are not ours: refused, nothing touched
+    (root / layout.MANIFEST).unlink()
+    before = sorted((p.relative_to(root), p.read_bytes()) for p in root.rglob("*") if p.is_file())
+    with pytest.raises(UsageError, match="holds no cotforge dataset"):
+        DatasetWriter(root, name="toy", family="toy", version="1.0.0", build_config={"n": 7}, seeds={},
+                      command="cotforge toy build", limits=ShardLimits(max_rows=1000))
+    assert sorted((p.relative_to(root), p.read_bytes()) for p in root.rglob("*") if p.is_file()) == before
+
+
 def test_a_truncated_or_non_object_manifest_is_recovered_from_the_shards(tmp_path, capsys):
     root = tmp_path / "ds"
     m1 = finish(writer(root), CountingSource(2500))

@@ -166,7 +166,12 @@ class DatasetWriter:
             foreign = [p.name for p in root.iterdir()
                        if p.name != layout.WORK_DIR and not (p.name == layout.CARD and is_stub_card(root))
                        and not (p.name == "data" and p.is_dir() and not any(q.is_file() for q in p.rglob("*")))]
-            if foreign:
+            # a deleted manifest is like an unreadable one: shards whose footers name this very
+            # build are ours, so the folder is recovered from them; anything else is not ours
+            journal = self._recover(f"{manifest_path} is missing") if foreign and "data" in foreign else None
+            if journal is not None:
+                existing_hash, self._finished_folder = self.build_hash, True
+            elif foreign:
                 raise UsageError(f"--out {root}: folder is not empty and holds no cotforge dataset "
                                  f"(found {', '.join(sorted(foreign)[:3])}); choose an empty or new folder")
 
