@@ -180,6 +180,20 @@ def test_an_interrupted_repair_leaves_a_folder_that_does_not_load_then_finishes(
     assert not (root / layout.WORK_DIR).exists()
 
 
+def test_a_damaged_shard_is_named_when_it_is_regenerated(tmp_path, capsys):
+    root = tmp_path / "ds"
+    m1 = finish(writer(root), CountingSource(2500))
+    damaged = shard_paths(root)[1]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    capsys.readouterr()
+    m2 = finish(writer(root), CountingSource(2500))
+    err = capsys.readouterr().err
+    assert f"warning: {damaged}: missing or damaged" in err and err.count("warning:") == 1, err
+    assert m2["content_hash"] == m1["content_hash"]
+
+
 def test_a_deleted_manifest_is_recovered_from_the_shards_and_a_foreign_folder_still_refused(tmp_path, capsys):
     root = tmp_path / "ds"
     m1 = finish(writer(root), CountingSource(2500))

@@ -348,6 +348,8 @@ class DatasetWriter:
                 if ok[i]:
                     i += 1
                     continue
+                sys.stderr.write(f"warning: {self.root / shards[i].path}: missing or damaged (its size or SHA-256 is not "
+                                 f"the recorded one); regenerating it\n")
                 (self.root / shards[i].path).unlink(missing_ok=True)  # damaged: nobody may read it meanwhile
                 new = self._repair(config, split, source, shards, i, on_rows)
                 if new is not None and (new.sha256, new.rows) == (shards[i].sha256, shards[i].rows):
