@@ -107,6 +107,25 @@ def test_rescore_regrades_without_generating_and_records_the_options(tmp_path, r
 
 
 @needs_shared
+def test_rescore_and_compare_name_a_damaged_or_missing_shard(tmp_path, replay_file, capsys):
+    _math_run(tmp_path, replay_file, plots=False)
+    shard = next((tmp_path / "run" / "data" / "math500").glob("*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    said = f"{shard}: damaged (its size or SHA-256 is not the one in manifest.json); rerun the run's command to repair it: cotforge eval run"
+    with pytest.raises(UsageError) as err:
+        rescore(tmp_path / "run", plots=False)
+    assert str(err.value).startswith(said)
+    capsys.readouterr()
+    assert cli(["eval", "compare", str(tmp_path / "run"), str(tmp_path / "run")]) == 2
+    assert said in capsys.readouterr().err
+    shard.unlink()
+    with pytest.raises(UsageError, match=f"{shard}: missing"):
+        rescore(tmp_path / "run", plots=False)
+
+
+@needs_shared
 def test_a_changed_setting_does_not_resume_an_older_run(tmp_path, replay_file):
     f, _ = _math_run(tmp_path, replay_file, plots=False)
     with pytest.raises(UsageError, match="holds a different build"):
