@@ -185,3 +185,27 @@ def test_check_accepts_dataset_folders_and_folders_of_files(tmp_path, capsys):
     empty.mkdir()
     assert main(["kk", "check", str(empty)]) == 2
     assert "holds no K&K data" in capsys.readouterr().err
+
+
+def test_readers_of_a_dataset_folder_name_a_damaged_shard_and_the_rebuild_command(tmp_path, capsys):
+    # check, export and distill's input reader go through the manifest's hashes, never a traceback
+    out = tmp_path / "ds"
+    assert build(out, "--people", "3", "--train", "6", "--test", "2") == 0
+    shard = next((out / "data/3ppl").glob("train-*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    capsys.readouterr()
+    said = f"{shard}: damaged (its size or SHA-256 is not the one in manifest.json); rerun the command that built the folder to repair it: cotforge kk build"
+    assert main(["kk", "check", str(out)]) == 2
+    assert said in capsys.readouterr().err
+    assert main(["kk", "export", str(out), "--format", "verl", "--out", str(tmp_path / "ex")]) == 2
+    assert said in capsys.readouterr().err
+    from cotforge.datagen.inputs import open_input
+    from cotforge.errors import UsageError
+
+    with pytest.raises(UsageError, match="damaged"):
+        open_input(str(out), config="3ppl", split="train")
+    shard.unlink()
+    assert main(["kk", "check", str(out)]) == 2
+    assert f"{shard}: missing" in capsys.readouterr().err

@@ -113,7 +113,7 @@ def test_rescore_and_compare_name_a_damaged_or_missing_shard(tmp_path, replay_fi
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
-    said = f"{shard}: damaged (its size or SHA-256 is not the one in manifest.json); rerun the run's command to repair it: cotforge eval run"
+    said = f"{shard}: damaged (its size or SHA-256 is not the one in manifest.json); rerun the command that built the folder to repair it: cotforge eval run"
     with pytest.raises(UsageError) as err:
         rescore(tmp_path / "run", plots=False)
     assert str(err.value).startswith(said)

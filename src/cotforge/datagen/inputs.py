@@ -233,10 +233,10 @@ def _dataset_source(root: Path, config: str | None, split: str | None) -> RowSou
             raise UsageError(f"{root}: config {config!r} has splits {', '.join(splits)}; choose one with --split")
     if split not in splits:
         raise UsageError(f"--split {split!r}: config {config!r} of {root} has splits {', '.join(splits)}")
-    files = [root / s.path for s in shards[layout.split_key(config, split)]]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise UsageError(f"{root}: shard {missing[0]} listed in manifest.json is missing")
+    from cotforge.store.verify import split_paths
+
+    key = layout.split_key(config, split)
+    files = split_paths(root, manifest, keys=[key])[key]  # a missing or damaged shard is named
     record = {
         "kind": "cotforge", "path": str(root), "name": manifest.get("name"), "family": manifest.get("family"),
         "version": manifest.get("version"),

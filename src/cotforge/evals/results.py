@@ -28,20 +28,16 @@ def bench_files(run_dir: Path, bench: str, manifest: dict[str, Any] | None = Non
     """The shards of one benchmark of a run; ``check``: each must still be the file the manifest
     lists (size and SHA-256), so a damaged or missing shard is named instead of surfacing as a
     decompression traceback (or, worse, as different numbers)."""
-    from cotforge.store.atomic import sha256_file
     from cotforge.store.manifest import manifest_shards, read_manifest
+    from cotforge.store.verify import require_intact
 
     manifest = manifest or read_manifest(run_dir)
     shards = manifest_shards(manifest).get(f"{bench}/test")
     if shards is None:
         raise UsageError(f"{run_dir}: the run has no benchmark {bench!r}")
-    files = [run_dir / s.path for s in shards]
-    for s, path in zip(shards if check else (), files):
-        if not path.is_file() or path.stat().st_size != s.bytes or sha256_file(path) != s.sha256:
-            what = "missing" if not path.is_file() else "damaged (its size or SHA-256 is not the one in manifest.json)"
-            rerun = f": {manifest['command']}" if manifest.get("command") else ""
-            raise UsageError(f"{path}: {what}; rerun the run's command to repair it{rerun}")
-    return files
+    if check:
+        require_intact(run_dir, shards, manifest)
+    return [run_dir / s.path for s in shards]
 
 
 def read_table(files: list[Path], columns: tuple[str, ...]) -> pa.Table:

@@ -19,7 +19,7 @@ SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json")
 def kk_files(path: str | Path, option: str = "PATH") -> list[Path]:
     """The data files a path names, in a stable order; raises naming the path if there are none."""
     from cotforge.store import layout
-    from cotforge.store.manifest import manifest_shards, read_manifest
+    from cotforge.store.verify import split_paths
 
     path = Path(path)
     if path.is_file():
@@ -28,13 +28,12 @@ def kk_files(path: str | Path, option: str = "PATH") -> list[Path]:
         raise UsageError(f"{option} {path}: no such file or folder")
     if (path / layout.MANIFEST).is_file():
         try:
-            shards = manifest_shards(read_manifest(path))
+            by_split = split_paths(path)  # each shard checked against the manifest: a damaged one is named
         except ValueError as exc:
             raise UsageError(f"{option} {path}: {exc}") from None
-        files = [path / s.path for key in sorted(shards) for s in shards[key]]
-        missing = [f for f in files if not f.is_file()]
-        if missing:
-            raise UsageError(f"{option} {path}: shard {missing[0]} listed in manifest.json is missing")
+        except UsageError as exc:
+            raise UsageError(f"{option} {exc}") from None
+        files = [f for key in sorted(by_split) for f in by_split[key]]
     else:
         files = sorted(f for f in path.rglob("*") if f.is_file() and f.name.lower().endswith(SUFFIXES)
                        and layout.WORK_DIR not in f.relative_to(path).parts)
