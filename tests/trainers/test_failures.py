@@ -109,3 +109,20 @@ def test_missing_extra(stage, module, tmp_path, capsys, monkeypatch, tiny_model_
     monkeypatch.setitem(sys.modules, module, None)  # `import <module>` now raises ImportError
     line = _fails(capsys, tmp_path, stage, cfg)
     assert module in line and "pip install 'cotforge[train]'" in line
+
+
+def test_training_data_from_a_folder_with_a_damaged_shard_is_refused_naming_it(tmp_path):
+    # the stage reads a cotforge folder through the manifest's hashes, never a decompression traceback
+    from cotforge.datagen.kk.build import KKBuildConfig, build_kk
+    from cotforge.errors import UsageError
+    from cotforge.trainers.data import load_data
+
+    out = tmp_path / "kk"
+    build_kk(out, KKBuildConfig(people=(3,), train=6, test=2))
+    assert load_data({"path": str(out), "config": "3ppl"}, "sft")[1]["rows"] == 6
+    shard = next((out / "data/3ppl").glob("train-*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(UsageError, match=f"{shard}: damaged"):
+        load_data({"path": str(out), "config": "3ppl"}, "sft")

@@ -40,7 +40,7 @@ def _folder_table(root: Path, config: str | None, split: str, stage: str):
     from cotforge.store.manifest import read_manifest
 
     manifest = read_manifest(root)
-    splits = split_paths(root, manifest)
+    splits = split_paths(root, manifest, check=False)  # names only; the split read is checked below
     configs = sorted({k.split("/")[0] for k in splits})
     if config is None:
         config = DEFAULT_CONFIG.get(stage) if f"{DEFAULT_CONFIG.get(stage)}/{split}" in splits else None
@@ -51,7 +51,7 @@ def _folder_table(root: Path, config: str | None, split: str, stage: str):
     key = f"{config}/{split}"
     if key not in splits:
         raise UsageError(f"data: {root}: no split {key!r}; it has {', '.join(sorted(splits)) or 'none'}")
-    tables = [pq.read_table(p) for p in splits[key]]
+    tables = [pq.read_table(p) for p in split_paths(root, manifest, keys=[key])[key]]  # a damaged shard is named
     table = pa.concat_tables(tables) if tables else None
     if table is None or table.num_rows == 0:
         raise UsageError(f"data: {root}: split {key!r} is empty")

@@ -174,7 +174,7 @@ def _constructed_cot_records(raw: Any, run: Path, done, where: str, problems: li
         spec = _resolve(item, run, done, where)
         spec = spec if isinstance(spec, Mapping) else {"path": spec}
         key = f"{spec.get('config')}/{spec.get('split', 'train')}"
-        files = split_paths(spec["path"]).get(key)
+        files = split_paths(spec["path"], keys=[key]).get(key)
         if not files:
             raise UsageError(f"{where}: backend {CONSTRUCTED_COT} needs K&K inputs with config and split ({key} not found)")
         for f in files:
