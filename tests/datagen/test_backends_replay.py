@@ -95,12 +95,17 @@ def test_fewer_samples_take_the_first_more_samples_are_errors(tmp_path):
 
 
 def test_unknown_prompt_is_an_error_result_all_unknown_is_a_usage_error(tmp_path):
-    g = get_backend("replay", path=write_jsonl(tmp_path / "run.jsonl", long_rows()))
+    path = write_jsonl(tmp_path / "run.jsonl", long_rows())
+    # nothing requested so far is recorded: the wrong file (or id column), said at once
+    with pytest.raises(UsageError, match="none of the 2 requested prompt ids"):
+        get_backend("replay", path=path).generate([req("x"), req("y")], PARAMS)
+    g = get_backend("replay", path=path)
     a, z = g.generate([req("a"), req("zzz")], PARAMS)
     assert all(c.ok for c in a)
     assert [c.finish_reason for c in z] == ["error", "error"] and "no recorded completions" in z[0].error
-    with pytest.raises(UsageError, match="none of the 2 requested prompt ids"):
-        g.generate([req("x"), req("y")], PARAMS)
+    # the file covers part of the run: a later batch it does not cover is error rows, not a stop
+    x, y = g.generate([req("x"), req("y")], PARAMS)
+    assert [c.finish_reason for c in x + y] == ["error"] * 4 and "no recorded completions" in y[1].error
 
 
 def test_sampling_mismatch_is_refused_unless_disabled(tmp_path):

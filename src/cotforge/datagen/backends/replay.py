@@ -67,6 +67,7 @@ class ReplayGenerator(GeneratorBase):
         self.id_column = id_column
         self.text_column = text_column
         self.check_params = check_params
+        self._matched = False  # some requested prompt was recorded (then a missing one is an error row)
         # prompt id -> sample index -> (completion, recorded sampling dict or None, source file, row)
         self._index: dict[str, dict[int, tuple[Completion, dict | None, str, int]]] = defaultdict(dict)
         models: set[str] = set()
@@ -152,7 +153,13 @@ class ReplayGenerator(GeneratorBase):
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
         requests = self._check_requests(requests)
-        if requests and not any(self._key(r) in self._index for r in requests):
+        # A first batch with nothing recorded is most likely the wrong file (or id column): say so.
+        # Once any prompt has matched, the file covers part of the run, and a prompt it lacks is
+        # an error row like a missing sample (a partial replay then finishes instead of stopping
+        # at the first batch it does not cover).
+        hit = any(self._key(r) in self._index for r in requests)
+        self._matched = self._matched or hit
+        if requests and not self._matched:
             sample = ", ".join(repr(self._key(r)) for r in requests[:3])
             raise UsageError(
                 f"replay: none of the {len(requests)} requested prompt ids (e.g. {sample}) is recorded in {self.path}; "
