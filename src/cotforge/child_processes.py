@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-_MAIN_LOCK = threading.Lock()
+_MAIN_LOCK = threading.RLock()  # re-entrant: a start inside another start must not deadlock
 
 
 def needs_main_module(blob: bytes) -> bool:
@@ -35,25 +35,29 @@ def main_script_for_children(keep: bool) -> Iterator[None]:
     the child - ``__file__`` and ``__spec__`` are what multiprocessing reads - and a child never
     runs the caller's script. Only when what the child is sent refers to ``__main__``
     (:func:`needs_main_module`; the verifier pool checks its verifiers' pickles) is it kept,
-    and then, as multiprocessing requires, the script must guard its entry point. A path that does not exist (``python - <<EOF``: ``<stdin>``) is
-    hidden either way: every child would die importing it.
+    and then, as multiprocessing requires, the script must guard its entry point. A path that
+    does not exist (``python - <<EOF``: ``<stdin>``) is hidden either way: every child would die
+    importing it.
     """
     main = sys.modules.get("__main__")
     if main is None:
         yield
         return
-    path = getattr(main, "__file__", None)
-    spec = getattr(main, "__spec__", None)
-    if keep:
-        base = multiprocessing.process.ORIGINAL_DIR or os.getcwd()
-        missing = isinstance(path, str) and spec is None and not os.path.exists(path if os.path.isabs(path) else os.path.join(base, path))
-        if not missing:
+    # One start at a time reads and changes the main module, so a start that keeps it never
+    # sees it half hidden by another thread's start.
+    with _MAIN_LOCK:
+        path = getattr(main, "__file__", None)
+        spec = getattr(main, "__spec__", None)
+        if keep:
+            base = multiprocessing.process.ORIGINAL_DIR or os.getcwd()
+            missing = isinstance(path, str) and spec is None and not os.path.exists(
+                path if os.path.isabs(path) else os.path.join(base, path))
+            if not missing:
+                yield
+                return
+        if path is None and spec is None:
             yield
             return
-    if path is None and spec is None:
-        yield
-        return
-    with _MAIN_LOCK:
         had_file = hasattr(main, "__file__")
         if had_file:
             del main.__file__
