@@ -239,3 +239,14 @@ def test_cli_decontam(tmp_path, texts, capsys):
     out = capsys.readouterr().out
     assert "1 contaminated rows (drop)" in out and "default/train: 1 of 2 (math500 1)" in out
     assert cli.main(["decontam", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "x"), "--mode", "erase"]) == 2
+
+
+def test_a_damaged_input_shard_is_named_not_a_decompression_traceback(tmp_path):
+    make_dataset(tmp_path / "in", [row(i, f"Find x if {i}x + 3 = 7.") for i in range(20)])
+    shard = next((tmp_path / "in" / "data" / "default").glob("train-*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(UsageError, match=f"{shard}: damaged .*rerun the command that built the folder"):
+        decontaminate(tmp_path / "in", tmp_path / "out", AT13)
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -124,3 +124,21 @@ def test_data_flag_reads_a_file_in_the_benchmark_format_and_hashes_it(tmp_path):
     f.write_text(json.dumps({"id": "q1", "question": "no problem field"}) + "\n")
     with pytest.raises(UsageError, match="row 1: not a aime25 row"):
         get_benchmark("aime25").load(f)
+
+
+def test_kk_from_a_cotforge_folder_reads_its_test_splits_and_names_a_damaged_shard(tmp_path):
+    from cotforge.datagen.kk.build import KKBuildConfig, build_kk
+
+    out = tmp_path / "kk"
+    build_kk(out, KKBuildConfig(people=(3, 4), train=6, test=3))
+    bench = get_benchmark("kk")
+    assert len(bench.load(out).items) == 6  # both sizes' test splits
+    train = next((out / "data/3ppl").glob("train-*.parquet"))  # not read: damage there does not matter
+    train.write_bytes(train.read_bytes()[:100])
+    assert len(bench.load(out).items) == 6
+    test = next((out / "data/4ppl").glob("test-*.parquet"))
+    data = bytearray(test.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    test.write_bytes(bytes(data))
+    with pytest.raises(UsageError, match=f"{test}: damaged"):
+        bench.load(out)

@@ -406,6 +406,7 @@ def decontaminate(
     from cotforge.store import layout
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.manifest import manifest_shards, read_manifest
+    from cotforge.store.verify import require_intact
 
     cfg.validate()
     src = Path(dataset)
@@ -443,6 +444,7 @@ def decontaminate(
     empty: list[str] = []
     for key, shards in sorted(manifest_shards(manifest).items()):
         config, split = layout.parse_split_key(key)
+        require_intact(src, shards, manifest)  # a damaged shard is named, not a decompression traceback
         files = [src / s.path for s in shards]
         if not files:  # an empty split has no shard (and so no schema): nothing to check or copy
             report["splits"][key] = {"rows": 0, "columns": [], "contaminated": 0, "share": 0.0, "by_benchmark": {},

@@ -31,12 +31,15 @@ class KK(Benchmark):
     def _split_files(self, path: Path) -> list[Path]:
         from cotforge.store import layout
         from cotforge.store.manifest import manifest_shards, read_manifest
+        from cotforge.store.verify import split_paths
 
-        shards = manifest_shards(read_manifest(path))
+        manifest = read_manifest(path)
+        shards = manifest_shards(manifest)
         keys = sorted(k for k in shards if layout.parse_split_key(k)[1] == "test")
         if not keys:
             raise UsageError(f"--data kk={path}: the dataset has no test split (splits: {', '.join(sorted(shards))})")
-        return [path / s.path for k in keys for s in shards[k]]
+        files = split_paths(path, manifest, keys=keys)  # a damaged shard is named
+        return [f for k in keys for f in files[k]]
 
     def data_files(self, path: Path) -> list[Path]:
         return self._split_files(path) if path.is_dir() else [path]
