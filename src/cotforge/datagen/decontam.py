@@ -416,6 +416,8 @@ def decontaminate(
 
     check_out_apart(out, [src])
     manifest = read_manifest(src)
+    for listed in manifest_shards(manifest).values():  # before anything is written: a damaged shard is named
+        require_intact(src, listed, manifest)
     data_dir = Path(data_dir) if data_dir else shared_data_dir()
     if not data_dir.is_dir():
         raise UsageError(f"benchmark data folder {data_dir} not found; set COTFORGE_SHARED_DATA or pass --data-dir")
@@ -444,7 +446,6 @@ def decontaminate(
     empty: list[str] = []
     for key, shards in sorted(manifest_shards(manifest).items()):
         config, split = layout.parse_split_key(key)
-        require_intact(src, shards, manifest)  # a damaged shard is named, not a decompression traceback
         files = [src / s.path for s in shards]
         if not files:  # an empty split has no shard (and so no schema): nothing to check or copy
             report["splits"][key] = {"rows": 0, "columns": [], "contaminated": 0, "share": 0.0, "by_benchmark": {},
