@@ -113,6 +113,10 @@ def test_default_keeps_several_batches_per_pool_worker_in_grading():
             return out
 
     assert grading_overlap(2) == 8 and grading_overlap(1, floor=3) == 4 and grading_overlap(64) == 16
+    # no pool size given: the default pool's, one worker per core this process may use
+    from cotforge.verifiers.pool import default_pool
+
+    assert grading_overlap() == max(2, min(16, 4 * default_pool().workers))
     worker = Worker()
     engine = LocalEngine(worker)
     assert engine.overlap == 8

@@ -46,11 +46,9 @@ def default_pool(workers: int | None = None) -> VerifierPool:
 
 def grading_overlap(workers: int | None = None, floor: int = 2) -> int:
     """How many batches to keep in grading at once: :data:`GRADING_BATCHES_PER_WORKER` per pool
-    worker (``workers``, else one per core), at least ``floor``, at most :data:`MAX_GRADING_BATCHES`
-    (ungraded batches wait in memory, never on disk)."""
-    import os
-
-    n = workers or os.cpu_count() or 1
+    worker (``workers``, else the default pool's size: one per usable core), at least ``floor``, at
+    most :data:`MAX_GRADING_BATCHES` (ungraded batches wait in memory, never on disk)."""
+    n = workers or _w._cpu_count()  # the cores this process may use, as the pool counts them
     return max(floor, min(MAX_GRADING_BATCHES, GRADING_BATCHES_PER_WORKER * n))
 
 
