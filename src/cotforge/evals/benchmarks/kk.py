@@ -28,7 +28,7 @@ class KK(Benchmark):
     #: warm-up recipe samples its K&K traces.
     default_sampling = {"max_tokens": 4096, "stop": ["</answer>"], "include_stop": True}
 
-    def _split_files(self, path: Path) -> list[Path]:
+    def _split_files(self, path: Path, *, check: bool = True) -> list[Path]:
         from cotforge.store import layout
         from cotforge.store.manifest import manifest_shards, read_manifest
         from cotforge.store.verify import split_paths
@@ -38,11 +38,12 @@ class KK(Benchmark):
         keys = sorted(k for k in shards if layout.parse_split_key(k)[1] == "test")
         if not keys:
             raise UsageError(f"--data kk={path}: the dataset has no test split (splits: {', '.join(sorted(shards))})")
-        files = split_paths(path, manifest, keys=keys)  # a damaged shard is named
+        files = split_paths(path, manifest, keys=keys, check=check)  # a damaged shard is named
         return [f for k in keys for f in files[k]]
 
     def data_files(self, path: Path) -> list[Path]:
-        return self._split_files(path) if path.is_dir() else [path]
+        # for the content hash, after read_rows has checked the same shards: no second check
+        return self._split_files(path, check=False) if path.is_dir() else [path]
 
     def read_rows(self, path: Path) -> list[dict[str, Any]]:
         if not path.is_dir():
