@@ -366,6 +366,17 @@ ROWS: list[Row] = [
     ("x+3", "x+2", False, None, "answer_equivalence"),
     (" 40%", "So it is 0.4.", True, None, "answer_equivalence"),
     ("6.", "The answer is $6.", True, None, "answer_equivalence"),
+    # "Enter all the solutions, separated by commas": in a formula two numbers with a comma are a
+    # set (math-verify reads $1,2$ as {1, 2}), never a decimal comma; in prose "3,5" is 3.5
+    ("-2,1", r"The integer roots are $\boxed{1,-2}$.", True, None, "comma_lists"),
+    ("1,2", r"So $x = \boxed{2,1}$.", True, None, "comma_lists"),
+    ("12,5", r"$\boxed{5,12}$", True, None, "comma_lists"),
+    ("1,2", r"$\boxed{1.2}$", False, None, "comma_lists"),
+    ("3,5", r"$\boxed{3.5}$", False, None, "comma_lists"),
+    ("0,5", r"$\boxed{0.5}$", False, None, "comma_lists"),
+    ("1,2", r"$\boxed{1,3}$", False, None, "comma_lists"),
+    ("58,500", r"$\boxed{58500}$", True, None, "comma_lists"),  # a thousands separator
+    ("58,500", r"$\boxed{58.5}$", False, None, "comma_lists"),
     (r"The answer is \boxed{\dfrac{3}{4}}", r"\boxed{0.75}", True, None, "gold_forms"),
     (42, r"\boxed{42}", True, None, "gold_forms"),
     (0.5, r"\boxed{\frac12}", True, None, "gold_forms"),

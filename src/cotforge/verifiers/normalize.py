@@ -44,7 +44,7 @@ _PERCENT_RE = re.compile(r"\s*(?:\\?%|\\percent\b)\s*$")
 _ASSIGNMENT_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!=)")
 # "1,000" and "10{,}080" (a leading "0," is a decimal comma, "0,111" = 0.111, never thousands)
 _THOUSANDS_RE = re.compile(r"^[+-]?(?!0(?:,|\{,\}))\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?:\.\d+)?$")
-# "1,22", "1000,99", "0,111": a decimal comma (math-verify reads it so), unless it is "1,000"
+# "1,22", "1000,99", "0,111": two numbers or a decimal comma, unless it is "1,000" (see normalize_answer)
 _DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+$")
 # "32, 349": a comma followed by a space separates list items, it is not a thousands separator
 _LIST_COMMA_RE = re.compile(r",\s+\d")
@@ -100,8 +100,11 @@ def normalize_answer(answer: object, *, strip_assignment: bool = True) -> Normal
     if _LIST_COMMA_RE.search(answer):
         return Normalized(text=clean_latex(answer))  # a list: the structural rules or math-verify decide
     if _DECIMAL_COMMA_RE.match(answer.strip()) and not _THOUSANDS_RE.match(answer.strip()):
-        # "3,5" and "0,111" are decimals written with a comma (as math-verify and most of Europe read them)
-        return Normalized(text=answer.strip().replace(",", "."), value=Fraction(answer.strip().replace(",", ".")), is_decimal=True)
+        # "1,2", "12,5", "-2,1": in a formula (a gold, a boxed answer) math-verify reads a set of two
+        # numbers ({1, 2}, "Enter all the roots, separated by commas"), and "0,111" as 0.111; only in
+        # prose does it read a decimal comma (the unmarked-answer reader converts those itself).
+        # No value here: the structural rules or math-verify decide.
+        return Normalized(text=clean_latex(answer))
     try:
         s = _DOLLAR_RE.sub("", answer.strip())
         m = _WHOLE_TEXT_RE.match(s)
