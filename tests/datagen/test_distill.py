@@ -285,6 +285,28 @@ def test_replay_of_an_all_dataset_refilters_without_a_model(tmp_path, problems):
     assert m["stats"]["accepted"] == 15  # everything that stopped, wrong answers included
 
 
+def test_a_replay_that_lacks_samples_finishes_whatever_the_error_rate(tmp_path, problems):
+    """A recorded file lacks the same samples on every rerun: they are error rows, never a stop
+    that tells the user to "rerun when the teacher is back" (which would stop again)."""
+    rows, _, probs = problems
+    first = cfg()
+    distill(probs, tmp_path / "first", first, generator=Scripted(rows))
+    import json
+
+    import pyarrow.parquet as pq
+
+    recorded = tmp_path / "half.jsonl"
+    with recorded.open("w", encoding="utf-8") as fh:
+        for f in sorted((tmp_path / "first" / "data" / "all").glob("*.parquet")):
+            for r in pq.read_table(f).to_pylist():
+                if r["sample_index"] < 2:  # samples 2 and 3 of every prompt are missing: 50% errors
+                    fh.write(json.dumps({"prompt_id": r["prompt_id"], "sample_index": r["sample_index"],
+                                         "completion": r["completion"], "finish_reason": r["finish_reason"]}) + "\n")
+    again = DistillConfig(**{**first.__dict__, "backend": "replay", "model": str(recorded)})
+    m = distill(probs, tmp_path / "again", again)  # the default --max-error-rate is 1%
+    assert m["stats"]["finish_reasons"]["error"] == m["stats"]["completions"] // 2
+
+
 def test_presets_match_the_recipes():
     warm = config_from_preset("kk-warmup", backend="vllm")
     s = warm.params()

@@ -78,8 +78,10 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a folder holding a different run."),
         progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (on a terminal)."),
         grade_in_workers: bool = typer.Option(False, "--grade-in-workers", help="Run all of verification in the verifier pool's processes (same verdicts)."),
+        max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="Stop (exit 1, nothing of the shard committed; rerun to resume) when more than this share of a shard's samples failed to generate."),
     ):
         """Generate, grade and store every sample; prints the results table."""
+        from cotforge.datagen.backends.failures import GenerationFailed
         from cotforge.evals.report import results_table
         from cotforge.evals.run import run_eval
 
@@ -97,16 +99,21 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[p.benchmark], completed=p.done_samples,
                            info=f"{p.tokens_per_s:,.0f} tok/s  score {100 * p.score:.1f}%")
 
-            results = run_eval(
-                model, bench, out, backend=backend, n=n, preset=preset, limit=limit, data=data_map or None,
-                temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                chat_template=False if raw_prompt else None, backend_options=_kv(backend_opt, "--backend-opt") or None,
-                prompt=_prompt_opt(prompt), verifier_options=_verifier_opts(verifier_opt) or None,
-                overwrite=overwrite, batch_questions=batch_questions, verify_workers=verify_workers,
-                on_progress=on_progress, command=command, engine=engine, workers=workers,
-                ray_options={"gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
-                grade_in_workers=grade_in_workers or None,
-            )
+            try:
+                results = run_eval(
+                    model, bench, out, backend=backend, n=n, preset=preset, limit=limit, data=data_map or None,
+                    temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+                    chat_template=False if raw_prompt else None, backend_options=_kv(backend_opt, "--backend-opt") or None,
+                    prompt=_prompt_opt(prompt), verifier_options=_verifier_opts(verifier_opt) or None,
+                    overwrite=overwrite, batch_questions=batch_questions, verify_workers=verify_workers,
+                    on_progress=on_progress, command=command, engine=engine, workers=workers,
+                    ray_options={"gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
+                    grade_in_workers=grade_in_workers or None,
+                    max_error_rate=max_error_rate,
+                )
+            except GenerationFailed as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
         typer.echo(results_table(results))
         typer.echo(f"run: {out}")
 

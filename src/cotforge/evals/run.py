@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cotforge.datagen.backends.failures import MAX_ERROR_RATE, TRANSPORT_OPTIONS, check_max_error_rate
 from cotforge.errors import UsageError
 from cotforge.evals.runner import (
     FAMILY, RAW_TEMPLATE, SHARD_SAMPLES, VERSION, BenchPlan, EvalSource, LazyGenerator, Progress,
@@ -82,6 +83,7 @@ def run_eval(
     workers: int = 1,
     ray_options: dict[str, Any] | None = None,
     grade_in_workers: bool | None = None,
+    max_error_rate: float = MAX_ERROR_RATE,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``benches`` into the run folder ``out``; returns the results.json content.
 
@@ -93,7 +95,12 @@ def run_eval(
     ``engine="ray"`` spreads each generation batch over ``workers`` Ray actors, one backend each
     (``ray_options``: address, cpus_per_worker, gpus_per_worker, num_cpus). ``grade_in_workers``: run
     the whole verification in the verifier pool's processes (same verdicts; see
-    :mod:`cotforge.evals.grading`). Rerunning on an interrupted folder resumes it.
+    :mod:`cotforge.evals.grading`). ``max_error_rate``: the share of a shard's samples that may be
+    failed generations (after the backend's retries; they are ``error`` rows, scored as wrong);
+    above it the run raises :class:`~cotforge.datagen.backends.failures.GenerationFailed` before
+    the shard is committed (an outage never becomes a score), and a rerun resumes there. Rerunning
+    on an interrupted folder resumes it; options that cannot change a sample (``base_url``,
+    ``api_key``, ``max_concurrency``, timeouts, retries) may differ between the runs.
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -106,6 +113,7 @@ def run_eval(
         raise UsageError(f"--engine {engine!r}: choose local or ray")
     if engine == "ray" and generator is not None:
         raise UsageError("--engine ray builds one backend per worker; it cannot use a ready generator object")
+    max_error_rate = check_max_error_rate(max_error_rate)
     if not isinstance(batch_questions, int) or batch_questions < 1:
         raise UsageError(f"--batch-questions {batch_questions!r}: must be an integer >= 1")
     options = dict(backend_options or {})
@@ -124,7 +132,8 @@ def run_eval(
     build_config = {
         "model": model_rec,
         "backend": backend,
-        "backend_options": redact({k: v for k, v in options.items() if k != "chat_template"}),
+        # where the server is and how hard to push it cannot change a sample: not part of the identity
+        "backend_options": redact({k: v for k, v in options.items() if k != "chat_template" and k not in TRANSPORT_OPTIONS}),
         "chat_template_override": options.get("chat_template"),
         "prompt_mode": "raw" if raw else "chat",
         "preset": preset,
@@ -156,10 +165,10 @@ def run_eval(
     this_run: dict[str, int] = {}
     try:
         for p in plans:
-            if p.params.n != max_n:  # shards must hold whole questions for a resume to skip them
-                writer.limits = ShardLimits(max_rows=shard_q * p.params.n, max_bytes=1 << 62)
+            # shards hold whole questions, so a resume can skip them (set per benchmark: n may differ)
+            writer.limits = ShardLimits(max_rows=shard_q * p.params.n, max_bytes=1 << 62)
             source = EvalSource(p, lazy, model=model, backend=backend, batch_questions=batch_questions,
-                                on_progress=on_progress)
+                                on_progress=on_progress, shard_rows=writer.limits.max_rows, max_error_rate=max_error_rate)
             result = writer.write_split(p.benchmark.name, "test", source)
             this_run[p.benchmark.name] = result.written_rows
     finally:

@@ -125,12 +125,16 @@ class EvalSource:
     schema: pa.Schema = EVAL_SAMPLE_SCHEMA
 
     def __init__(self, plan: BenchPlan, generator: LazyGenerator, *, model: str, backend: str, batch_questions: int,
-                 overlap: int | None = None, on_progress: Callable[[Progress], None] | None = None):
+                 overlap: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 shard_rows: int | None = None, max_error_rate: float = 1.0):
         self.plan, self.generator = plan, generator
         self.model, self.backend = model, backend
         self.batch_questions = max(1, batch_questions)
         self.overlap = max(1, overlap if overlap is not None else default_overlap(plan.grader))
         self.on_progress = on_progress
+        # the store's shard size: rows are handed over a whole shard at a time, after the gate
+        self.shard_rows = shard_rows
+        self.max_error_rate = max_error_rate
         n = plan.params.n
         self.progress = Progress(plan.benchmark.name, len(plan.loaded.items) * n)
 
@@ -146,6 +150,30 @@ class EvalSource:
         return rows
 
     def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict[str, Any]]:
+        """Rows ``start``.. in order, a shard at a time: a shard whose failed generations pass
+        ``max_error_rate`` raises :class:`GenerationFailed` before any of it reaches the store."""
+        from cotforge.datagen.backends.failures import gated_shards
+
+        return gated_shards(self._graded(start), self.shard_rows, self._gate, start)
+
+    def _gate(self, shard: list[dict[str, Any]], start: int) -> None:
+        from cotforge.datagen.backends.failures import GenerationFailed, retries_can_help, tally_errors
+
+        if not retries_can_help(self.generator.generator):
+            return
+        tally = tally_errors((r["error"] for r in shard if r["status"] == "error"), len(shard))
+        if not tally.too_many(self.max_error_rate):
+            return
+        n, total = self.plan.params.n, len(self.plan.loaded.items)
+        raise GenerationFailed(
+            f"{self.plan.benchmark.name}: the model failed {tally.failed:,} of {len(shard):,} samples of questions "
+            f"{shard[0]['question_index']}-{shard[-1]['question_index']} ({tally.share:.1%}, above --max-error-rate "
+            f"{self.max_error_rate:.1%}); most often ({tally.top_count:,}): {tally.top_error}. {start // n:,} of "
+            f"{total:,} questions are committed; rerun the same command when the model is back to resume and "
+            f"generate the rest"
+        )
+
+    def _graded(self, start: int) -> Iterator[dict[str, Any]]:
         n = self.plan.params.n
         items = self.plan.loaded.items
         first, skip = divmod(start, n)  # shards hold whole questions, so skip is 0 unless limits changed

@@ -7,6 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cotforge.datagen.backends.failures import (  # noqa: F401 - re-exported: distill's vocabulary for failures
+    MAX_ERROR_RATE, PERMANENT_ERRORS, TRANSPORT_OPTIONS, GenerationFailed, transient_error,
+)
 from cotforge.errors import MissingExtraError, UsageError
 
 
@@ -35,32 +38,13 @@ DOMAIN_VERIFIERS: dict[str, str] = {
     "code": "code",
 }
 
-#: Substrings (lower case) of backend errors that a retry cannot fix.
-PERMANENT_ERRORS = ("context length", "chat template", "too long", "maximum context")
-#: Backend options that cannot change a row: where the server is, how hard to push it, how long to
-#: wait, how often to retry. They are left out of the build identity, so a resume may change them.
-TRANSPORT_OPTIONS = frozenset({
-    "base_url", "api_key", "max_concurrency", "max_retries", "timeout", "connect_timeout",
-    "backoff_base", "backoff_max",
-})
 
 #: Sampling parameter -> the ``cotforge distill`` flag that sets it (error messages name the flag).
 SAMPLING_FLAGS = {"n": "--n", "temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k",
                   "max_tokens": "--max-tokens", "stop": "--stop", "seed": "--seed"}
 
-#: Default of ``--max-error-rate``: the share of a shard's completions that may be failed requests
-#: (after retries) and still be committed as error rows.
-MAX_ERROR_RATE = 0.01
-
-
-class TeacherFailed(RuntimeError):
-    """Too many requests failed (an outage): the run stopped before committing them; rerun to resume."""
-
-
-def transient_error(error: str | None) -> bool:
-    """True for a generation error that asking again could fix (not a prompt over the context limit)."""
-    err = (error or "").lower()
-    return not any(marker in err for marker in PERMANENT_ERRORS)
+class TeacherFailed(GenerationFailed):
+    """Too many teacher requests failed (an outage): the run stopped before committing them; rerun to resume."""
 
 
 #: Exceptions from ``generate`` that mean the whole run is meaningless: never retried, never recorded.

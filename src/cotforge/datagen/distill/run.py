@@ -179,8 +179,10 @@ def distill(
             return RayEngine(cfg, workers=workers, retries=retries, retry_wait=retry_wait, **(ray_options or {}))
         return LocalEngine(DistillWorker(cfg, generator, retries=retries, retry_wait=retry_wait))
 
+    # a replayed file lacks the same samples on every rerun: stopping to "retry" them would loop
+    gate = max_error_rate if cfg.backend != "replay" else 1.0
     source = AllSource(items, cfg.n, engine_factory, batch_prompts=batch_prompts, on_progress=on_progress,
-                       shard_rows=cfg.shard_rows(), max_error_rate=max_error_rate,
+                       shard_rows=cfg.shard_rows(), max_error_rate=gate,
                        sft_token_budget=cfg.sft_token_budget)
     t0 = time.perf_counter()
     all_result = writer.write_split("all", "train", source)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cotforge.datagen.backends.failures import gated_shards
 from cotforge.datagen.distill.config import TeacherFailed, transient_error
 from cotforge.datagen.distill.items import PromptItem
 from cotforge.datagen.distill.worker import UNGRADABLE, BatchResult, DistillWorker, sft_assistant_text
@@ -205,7 +206,6 @@ class AllSource:
         self.progress = DistillProgress()
 
     def rows(self, start: int = 0, done: Iterable[pa.Table] = ()) -> Iterator[dict]:
-        pending: list[dict] = []
         rows = self._generated(start)
         if self.sft_token_budget is not None:
             used, full = 0, False  # what committed shards spent: the budget continues where the last run stopped
@@ -215,16 +215,7 @@ class AllSource:
                     used += tokens if accepted else 0
                     full = full or (why or "").startswith(BUDGET_REASON)
             rows = self._within_budget(rows, used, full)
-        for r in rows:
-            pending.append(r)
-            if self.shard_rows and len(pending) >= self.shard_rows:
-                self._gate(pending, start)
-                yield from pending
-                start += len(pending)
-                pending = []
-        if pending:
-            self._gate(pending, start)
-            yield from pending
+        yield from gated_shards(rows, self.shard_rows, self._gate, start)
 
     def _within_budget(self, rows: Iterator[dict], used: int, full: bool) -> Iterator[dict]:
         """Accepted rows while their completion tokens fit ``sft_token_budget`` (prompt order, so the
