@@ -153,3 +153,40 @@ def test_an_unfinished_build_is_flagged(toy, tmp_path, capsys):
     (copy / layout.JOURNAL).write_text("{}")
     assert main(["query", str(copy), "SELECT count(*) FROM data", "-f", "csv"]) == 0
     assert "build is running or was interrupted" in capsys.readouterr().err
+
+
+def _flip_in_first_data_page(path, column):
+    """Flip one byte inside the first data page of ``column``: the file keeps its size and footer."""
+    import pyarrow.parquet as pq
+
+    md = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = next(md.column(i) for i in range(md.num_columns) if md.column(i).path_in_schema == column)
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    at = start + chunk.total_compressed_size - 2  # inside the chunk's last page body, past its header
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_shard_is_named_never_read_as_different_values(toy, tmp_path, capsys):
+    """A flipped bit fails the page's CRC as it is read (an error naming the split, exit 2), and a
+    truncated shard is refused before anything is read; columns of intact pages stay queryable."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(toy, copy)
+    _flip_in_first_data_page(copy / "data/main/train-00000-of-00001.parquet", "text")
+    assert main(["query", str(copy), "SELECT * FROM data", "-f", "json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a shard of main/train is damaged" in err and "CRC" in err
+    assert "rerun the build command to repair the folder" in err
+    assert main(["query", str(copy), "SELECT count(*) AS n FROM main_test", "-f", "csv"]) == 0  # another split
+    assert capsys.readouterr().out.splitlines() == ["n", "10"]
+
+    cut = tmp_path / "cut"
+    shutil.copytree(toy, cut)
+    shard = cut / "data/main/test-00000-of-00001.parquet"
+    shard.write_bytes(shard.read_bytes()[:-50])
+    assert main(["query", str(cut), "SELECT count(*) FROM data"]) == 2
+    err = capsys.readouterr().err
+    assert "data/main/test-00000-of-00001.parquet is listed in manifest.json but damaged" in err and err.count("\n") == 1

@@ -13,6 +13,11 @@ configuration is locked. ``COPY ... TO``, ``EXPORT DATABASE``, ``ATTACH``, ``INS
 undo this are refused by DuckDB itself (the SQL text is not inspected). DuckDB's ``allowed_paths``
 is deliberately not used: a path allowed there can be written as well as read.
 
+Damaged data is an error, never different values: a listed shard that is missing or not of the
+manifest's size is refused before the query runs, and every page read is checked against the CRC
+cotforge writes into it (a flipped bit names the split and the command that repairs the folder).
+Shards are not hashed whole: a query reads only the pages it needs.
+
 Without a manifest (a build still running or interrupted) the finished shards found under
 ``data/`` are queried and the command warns that the data may be incomplete; files under ``data/``
 that the manifest does not list are never queried.
@@ -67,17 +72,51 @@ def discover_splits(root: Path) -> dict[tuple[str, str], list[Path]]:
 
 
 def listed_splits(root: Path) -> dict[tuple[str, str], list[Path]]:
-    """The shards to query: those the manifest lists, or (no manifest yet) the finished ones in ``data/``."""
+    """The shards to query: those the manifest lists, or (no manifest yet) the finished ones in ``data/``.
+
+    A listed shard that is missing or not of the size the manifest records is refused here, naming
+    it (a stat per file; the bytes themselves are checked page by page as they are read, see
+    :func:`connect`, so a query never hashes a whole dataset)."""
     from cotforge.store.manifest import manifest_shards, read_manifest
 
     root = Path(root)
     if not (root / layout.MANIFEST).exists():
         return discover_splits(root)
+    manifest = read_manifest(root)
     out: dict[tuple[str, str], list[Path]] = {}
-    for key, shards in manifest_shards(read_manifest(root)).items():
+    for key, shards in manifest_shards(manifest).items():
+        for s in shards:
+            path = root / s.path
+            problem = "missing" if not path.is_file() else (
+                f"damaged ({path.stat().st_size:,} bytes, manifest.json lists {s.bytes:,})" if path.stat().st_size != s.bytes else None)
+            if problem:
+                raise UsageError(f"DIR {root}: {s.path} is listed in {layout.MANIFEST} but {problem}; "
+                                 f"rerun the build command to repair the folder{_rerun(manifest)}")
         if shards:
             out[layout.parse_split_key(key)] = [root / s.path for s in shards]
     return out
+
+
+def _rerun(manifest: dict[str, Any]) -> str:
+    return f": {manifest['command']}" if manifest.get("command") else ""
+
+
+def _rerun_of(root: str | Path) -> str:
+    from cotforge.store.manifest import read_manifest
+
+    try:
+        return _rerun(read_manifest(Path(root)))
+    except Exception:  # noqa: BLE001 - no readable manifest: the message goes without the command
+        return ""
+
+
+def _shard_format():
+    """Parquet reading that checks every page's CRC as it is read: a flipped bit in a shard is an
+    error naming its split, never a silently different value (cotforge writes page checksums)."""
+    import pyarrow.dataset as pads
+
+    return pads.ParquetFileFormat(
+        default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True))
 
 
 def connect(root: str | Path):
@@ -102,11 +141,12 @@ def connect(root: str | Path):
             raise UsageError(f"DIR {root}: {missing[0].relative_to(root)} is listed in {layout.MANIFEST} but missing "
                              f"(rerun the build command to repair the folder)")
         try:
-            dataset = pads.dataset([str(f) for f in files], format="parquet")
+            dataset = pads.dataset([str(f) for f in files], format=_shard_format())
         except Exception as exc:  # pyarrow raises several types for unreadable files
             raise UsageError(f"DIR {root}: cannot read the shards of {config}/{split}: {exc}") from None
         arrow_name = f"__shards_{len(parts)}"
         con.register(arrow_name, dataset)
+        _STREAMS[id(con)] = {**_STREAMS.get(id(con), {}), arrow_name: f"{config}/{split}"}
         con.execute(f"CREATE VIEW {_quote_ident(view_name(config, split))} AS SELECT * FROM {arrow_name}")
         parts.append(f"SELECT {_quote_str(config)} AS config, {_quote_str(split)} AS split, * FROM {arrow_name}")
     con.execute("CREATE VIEW data AS " + " UNION ALL BY NAME ".join(parts))
@@ -164,10 +204,33 @@ def run_query(root: str | Path, sql: str, fmt: str = "table", limit: int | None 
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
     except duckdb.Error as exc:
+        damaged = _damaged_split(con, exc)
+        if damaged:
+            raise UsageError(f"DIR {root}: a shard of {damaged} is damaged ({_first_line(exc).split(': ')[-1]}); "
+                             f"rerun the build command to repair the folder{_rerun_of(root)}") from None
         raise UsageError(f"SQL: {_first_line(exc)}") from None
     finally:
+        _STREAMS.pop(id(con), None)
         con.close()
     return columns, rows
+
+
+#: connection id -> {registered Arrow stream name -> "config/split"}, to name a damaged split.
+_STREAMS: dict[int, dict[str, str]] = {}
+_DAMAGE_MARKERS = ("page integrity", "crc checksum", "decompression", "corrupt", "invalid parquet", "parquet magic")
+
+
+def _damaged_split(con, exc: BaseException) -> str | None:
+    """The split whose shard failed to read, when ``exc`` is a damaged-data error, else None."""
+    text = str(exc)
+    if not any(m in text.lower() for m in _DAMAGE_MARKERS):
+        return None
+    streams = _STREAMS.get(id(con), {})
+    # longest names first: "__shards_1" is a prefix of "__shards_12"
+    for name in sorted(streams, key=len, reverse=True):
+        if f"'{name}'" in text:
+            return streams[name]
+    return "the dataset"
 
 
 def _jsonable(value: Any) -> Any:
