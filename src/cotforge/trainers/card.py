@@ -8,6 +8,7 @@ finished stage, so a recipe rerun skips it). Both are written atomically, after 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,26 @@ def _data_line(d: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def hub_base_model(base_model: str, _seen: frozenset[str] = frozenset()) -> str | None:
+    """The Hub model id a stage's weights descend from, for the card's ``base_model`` (the Hub
+    rejects a card whose ``base_model`` is not a model id, and links the model to it): the id
+    itself; for a local folder that an earlier cotforge stage wrote, that stage's own base model
+    (an SFT -> DPO -> GRPO chain of folders leads back to the Hub model it started from); else
+    None (a local model of unknown origin: the card then names no base model)."""
+    path = Path(base_model)
+    if path.is_dir():
+        record = read_run_record(path)
+        parent = str(record.get("base_model") or "") if isinstance(record, dict) else ""
+        key = str(path.resolve())
+        if not parent or key in _seen:
+            return None
+        return hub_base_model(parent, _seen | {key})
+    return base_model if _HUB_ID_RE.match(base_model) and ".." not in base_model else None
+
+
 def write_model_card(out: str | Path, *, stage: str, base_model: str, data: Mapping[str, Any],
                      config: Mapping[str, Any], trainer_args: Mapping[str, Any], report: Mapping[str, Any],
                      recipe: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -58,8 +79,11 @@ def write_model_card(out: str | Path, *, stage: str, base_model: str, data: Mapp
         "report": dict(report),
         "versions": _versions(),
     }
-    front = {"library_name": "transformers", "base_model": str(base_model),
-             "tags": ["cotforge", "trl", stage], "pipeline_tag": "text-generation"}
+    front: dict[str, Any] = {"library_name": "transformers"}
+    hub_id = hub_base_model(str(base_model))
+    if hub_id is not None:
+        front["base_model"] = hub_id
+    front.update({"tags": ["cotforge", "trl", stage], "pipeline_tag": "text-generation"})
     recipe_line = (f"recipe `{recipe.get('name')}` (`{recipe.get('file')}`), stage `{recipe.get('stage')}`"
                    if recipe else "no recipe (a single `cotforge train` run)")
     body = [
@@ -69,6 +93,8 @@ def write_model_card(out: str | Path, *, stage: str, base_model: str, data: Mapp
         "",
         f"# {out.name}: {stage.upper()} of `{base_model}`",
         "",
+        *([f"Starts from the local folder `{base_model}`, which descends from `{hub_id}`.", ""]
+          if hub_id is not None and hub_id != str(base_model) else []),
         f"Trained with cotforge's `{stage}` stage on TRL.",
         "",
         "## Data",
