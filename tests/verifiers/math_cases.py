@@ -377,6 +377,18 @@ ROWS: list[Row] = [
     ("1,2", r"$\boxed{1,3}$", False, None, "comma_lists"),
     ("58,500", r"$\boxed{58500}$", True, None, "comma_lists"),  # a thousands separator
     ("58,500", r"$\boxed{58.5}$", False, None, "comma_lists"),
+    # an inequality answer is the interval set it describes, when the gold cannot be a point
+    (r"(3,\infty)", r"So $\boxed{x > 3}$.", True, None, "inequalities"),
+    (r"[3,\infty)", r"$\boxed{x \ge 3}$", True, None, "inequalities"),
+    (r"(3,\infty)", r"$\boxed{x \geq 3}$", False, None, "inequalities"),
+    (r"(3,\infty)", r"$\boxed{x < 3}$", False, None, "inequalities"),
+    (r"[1,2)", r"$\boxed{1 \le x < 2}$", True, None, "inequalities"),
+    (r"[1,2)", r"$\boxed{1 < x < 2}$", False, None, "inequalities"),
+    (r"(-\infty,-2] \cup [3,\infty)", r"$\boxed{x \le -2 \text{ or } x \ge 3}$", True, None, "inequalities"),
+    (r"(-\infty,-2] \cup [3,\infty)", r"$\boxed{x \le -2 \text{ or } x > 3}$", False, None, "inequalities"),
+    (r"x > 3", r"$\boxed{(3, \infty)}$", True, None, "inequalities"),
+    (r"(1,2)", r"$\boxed{1 < x < 2}$", False, None, "inequalities"),  # (1, 2) may be the point
+    (r"(3,\infty)", r"$\boxed{x > a}$", False, None, "inequalities"),
     (r"The answer is \boxed{\dfrac{3}{4}}", r"\boxed{0.75}", True, None, "gold_forms"),
     (42, r"\boxed{42}", True, None, "gold_forms"),
     (0.5, r"\boxed{\frac12}", True, None, "gold_forms"),

@@ -44,7 +44,7 @@ from cotforge.verifiers.cache import LRU
 from cotforge.verifiers.math_text import (
     MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, repeating_decimal_as_fraction, restates_question, space_out_scripts, too_big_to_evaluate,
 )
-from cotforge.verifiers.math_sympy_rules import equation_sides_differ, numeric_differs, working_line
+from cotforge.verifiers.math_sympy_rules import equation_sides_differ, inequality_as_set, numeric_differs, working_line
 from cotforge.verifiers.math_unmarked import unmarked_candidate
 from cotforge.verifiers.normalize import MAX_FAST_CHARS, fast_compare
 from cotforge.verifiers.pool import DEFAULT_TIMEOUT, Deferred, verify_isolated
@@ -365,6 +365,13 @@ class MathVerifier:
                 return Verdict(Status.NO_ANSWER, 0.0, None, "no final answer found in the response", details)
             return Verdict(Status.INCORRECT, 0.0, answer, "the extracted answer does not parse whole", {**details, "parse_failed": True})
         extracted = answer if source != "text" else str(pred[0])[:200]
+        as_set = inequality_as_set(gold_parsed, pred)
+        if as_set is not None:  # "x > 3" for "(3, \infty)": the set the inequality describes
+            pred, details = [as_set, answer], {**details, "inequality_as_set": str(as_set)[:200]}
+        else:
+            gold_set = inequality_as_set(pred, gold_parsed)  # and "(3, \infty)" for a gold "x > 3"
+            if gold_set is not None:
+                gold_parsed, details = [gold_set, gold_str], {**details, "inequality_as_set": str(gold_set)[:200]}
         if "%" not in gold_str and "%" not in answer and numeric_differs(gold_parsed, pred):
             return Verdict(Status.INCORRECT, 0.0, extracted, "numerically different", {**details, "path": "numeric"})
         if source == "text" and working_line(gold_parsed, pred):

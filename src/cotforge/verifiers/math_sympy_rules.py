@@ -1,14 +1,14 @@
 """The SymPy-level rules the math verifier applies in a worker before math-verify's own ``verify``
 (each one saves a slow ``simplify`` or refuses a false match): two closed-form numbers that
-certainly differ, equations with different single-term left sides, and a line of working taken
-from an unmarked response. Each rule is a row family in ``tests/verifiers/test_math_cases.py``.
+certainly differ, equations with different single-term left sides, a line of working taken
+from an unmarked response, and an inequality answer read as the interval set it describes. Each rule is a row family in ``tests/verifiers/test_math_cases.py``.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-__all__ = ["CONSTANT_LETTERS", "equation_sides_differ", "numeric_differs", "working_line"]
+__all__ = ["CONSTANT_LETTERS", "equation_sides_differ", "inequality_as_set", "numeric_differs", "working_line"]
 
 
 def numeric_differs(gold_parsed: list, pred: list) -> bool:
@@ -85,3 +85,44 @@ def working_line(gold_parsed: list, pred: list) -> bool:
 
     g, p = gold_parsed[0], pred[0]
     return isinstance(p, Eq) and not isinstance(g, Eq) and isinstance(p.lhs, Add)
+
+
+def inequality_as_set(gold_parsed: list, pred: list):
+    """The set an answer's inequality describes (``x > 3`` -> (3, oo), ``1 \\le x < 2`` -> [1, 2),
+    ``x \\le -2`` or ``x \\ge 3`` -> a union) when the gold is an interval set, else None.
+
+    math-verify compares a relation with an interval as different objects, so ``x > 3`` was wrong
+    for ``(3, \\infty)``; a grader reading the answer counts the same set. Only a gold that cannot
+    be an ordered pair is a set here: a union, or an interval with an infinite end or a square
+    bracket (``(1, 2)`` may be the point, and ``1 < x < 2`` is no point). The answer must be
+    inequalities (no equation) in one letter that stands for no constant, with number bounds.
+    """
+    from sympy import And, FiniteSet, Interval, Or, Union, oo
+    from sympy.core.relational import Relational, Equality, Unequality
+
+    g, p = gold_parsed[0], pred[0]
+    if isinstance(g, Interval):
+        if not (not bool(g.left_open) or not bool(g.right_open) or g.start == -oo or g.end == oo):  # SymPy booleans
+            return None
+    elif not isinstance(g, Union) or not all(isinstance(a, Interval) for a in g.args):
+        return None
+    parts = list(p.args) if isinstance(p, FiniteSet) else [p]  # "x <= -2 or x >= 3" parses as {x <= -2, x >= 3}
+
+    def relations(e):
+        if isinstance(e, (And, Or)):
+            return [r for a in e.args for r in relations(a)]
+        return [e]
+
+    rels = [r for part in parts for r in relations(part)]
+    if not rels or not all(isinstance(r, Relational) and not isinstance(r, (Equality, Unequality)) for r in rels):
+        return None
+    symbols = set().union(*(r.free_symbols for r in rels))
+    if len(symbols) != 1 or str(next(iter(symbols))) in CONSTANT_LETTERS:
+        return None
+    if any(not side.is_number for r in rels for side in (r.lhs, r.rhs) if not side.free_symbols):
+        return None
+    try:
+        sets = [part.as_set() for part in parts]
+    except (NotImplementedError, TypeError, ValueError, ArithmeticError, RecursionError):
+        return None
+    return sets[0] if len(sets) == 1 else Union(*sets)
