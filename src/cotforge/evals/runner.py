@@ -159,9 +159,11 @@ class EvalSource:
     def _gate(self, shard: list[dict[str, Any]], start: int) -> None:
         from cotforge.datagen.backends.failures import GenerationFailed, retries_can_help, tally_errors
 
-        if not retries_can_help(self.generator.generator):
-            return
-        tally = tally_errors((r["error"] for r in shard if r["status"] == "error"), len(shard))
+        if self.backend == "replay" or not retries_can_help(self.generator.generator):
+            return  # a recorded file lacks the same samples on every rerun (through Ray too)
+        # failed generations only: an ``error`` verdict of a generated sample (a sandbox that could
+        # not start) is the grader's, and a rerun would not ask the model again for it
+        tally = tally_errors((r["error"] for r in shard if r["finish_reason"] == "error"), len(shard))
         if not tally.too_many(self.max_error_rate):
             return
         n, total = self.plan.params.n, len(self.plan.loaded.items)

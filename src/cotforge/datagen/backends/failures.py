@@ -64,8 +64,9 @@ class ErrorTally:
 
 
 def tally_errors(errors: Iterable[str | None], total: int) -> ErrorTally:
-    """Count the retryable errors of a shard (``errors``: one per failed sample, None for none)."""
-    failed = [e for e in errors if e is not None and transient_error(e)]
+    """Count the retryable errors of a shard (``errors``: the reason of each failed generation;
+    None, a failure without a reason, counts as retryable)."""
+    failed = [e for e in errors if transient_error(e)]
     top, count = Counter(failed).most_common(1)[0] if failed else (None, 0)
     return ErrorTally(len(failed), total, top, count)
 

@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cotforge.datagen.backends.failures import gated_shards
-from cotforge.datagen.distill.config import TeacherFailed, transient_error
+from cotforge.datagen.backends.failures import gated_shards, tally_errors
+from cotforge.datagen.distill.config import TeacherFailed
 from cotforge.datagen.distill.items import PromptItem
 from cotforge.datagen.distill.worker import UNGRADABLE, BatchResult, DistillWorker, sft_assistant_text
 from cotforge.records import DISTILL_ACCEPTED_SCHEMA, DISTILL_ALL_SCHEMA, DISTILL_PROMPTS_SCHEMA
@@ -239,16 +239,13 @@ class AllSource:
             yield r
 
     def _gate(self, shard: list[dict], start: int) -> None:
-        failed = [r for r in shard if r["finish_reason"] == "error" and transient_error(r["error"])]
-        if failed and len(failed) > self.max_error_rate * len(shard):
-            from collections import Counter
-
-            top, count = Counter(r["error"] for r in failed).most_common(1)[0]
+        tally = tally_errors((r["error"] for r in shard if r["finish_reason"] == "error"), len(shard))
+        if tally.too_many(self.max_error_rate):
             committed = start // self.n
             raise TeacherFailed(
-                f"the teacher failed {len(failed):,} of {len(shard):,} completions of prompts "
-                f"{shard[0]['prompt_index']}-{shard[-1]['prompt_index']} ({len(failed) / len(shard):.1%}, above "
-                f"--max-error-rate {self.max_error_rate:.1%}); most often ({count:,}): {top}. "
+                f"the teacher failed {tally.failed:,} of {len(shard):,} completions of prompts "
+                f"{shard[0]['prompt_index']}-{shard[-1]['prompt_index']} ({tally.share:.1%}, above "
+                f"--max-error-rate {self.max_error_rate:.1%}); most often ({tally.top_count:,}): {tally.top_error}. "
                 f"{committed:,} of {len(self.items):,} prompts are committed; rerun the same command when the "
                 f"teacher is back to resume and retry the rest"
             )
