@@ -389,6 +389,20 @@ ROWS: list[Row] = [
     (r"x > 3", r"$\boxed{(3, \infty)}$", True, None, "inequalities"),
     (r"(1,2)", r"$\boxed{1 < x < 2}$", False, None, "inequalities"),  # (1, 2) may be the point
     (r"(3,\infty)", r"$\boxed{x > a}$", False, None, "inequalities"),
+    # notations for the same value that math-verify does not read
+    ("5", r"The side is $\boxed{5cm}$.", True, None, "notations"),  # a glued unit of two letters
+    ("12.5", r"$\boxed{12.5km^2}$", True, None, "notations"),
+    ("5", r"$\boxed{6cm}$", False, None, "notations"),
+    ("4", r"$\boxed{4t}$", False, None, "notations"),  # one letter may be a variable
+    (r"10^3", r"$\boxed{1\,000}$", True, None, "notations"),  # a thin space between digit groups
+    ("1000000", r"$\boxed{1\,000\,000}$", True, None, "notations"),
+    (r"10^3", r"$\boxed{1\,001}$", False, None, "notations"),
+    (r"\emptyset", r"$\boxed{\varnothing}$", True, None, "notations"),
+    (r"\{\}", r"$\boxed{\varnothing}$", True, None, "notations"),
+    (r"\frac13", r"$\boxed{0.\bar{3}}$", True, None, "notations"),  # \bar and \dot periods, as \overline
+    (r"\frac16", r"$\boxed{0.1\dot{6}}$", True, None, "notations"),
+    (r"0.\bar{3}", r"$\boxed{\frac{1}{3}}$", True, None, "notations"),
+    (r"\frac13", r"$\boxed{0.\bar{6}}$", False, None, "notations"),
     (r"The answer is \boxed{\dfrac{3}{4}}", r"\boxed{0.75}", True, None, "gold_forms"),
     (42, r"\boxed{42}", True, None, "gold_forms"),
     (0.5, r"\boxed{\frac12}", True, None, "gold_forms"),

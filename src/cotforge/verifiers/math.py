@@ -278,7 +278,7 @@ class MathVerifier:
                         f"restates_question: the answer repeats the question's {restated[:60]!r} with no reduction",
                         {"path": "guard", "guard": "restates_question", "source": source},
                     )
-        if "overline" in answer or "overline" in gold_str:  # after the guard: see repeating_decimal_as_fraction
+        if any(bar in text for bar in ("overline", "bar", "dot") for text in (answer, gold_str)):  # after the guard: see repeating_decimal_as_fraction
             answer, gold_str = repeating_decimal_as_fraction(answer), repeating_decimal_as_fraction(gold_str)
         key = (self._identity, gold_str, answer, source)
         cached = _VERDICTS.get(key)

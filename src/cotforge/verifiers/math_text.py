@@ -119,6 +119,15 @@ _MIXED_RE = re.compile(
 )
 # A number followed by plain words: "12 days", "5 apples", "3.5 hours" (not "2 pi", "3 x", "2 e").
 _WORD_UNIT_RE = re.compile(r"^(\\?\$?\s*[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Za-z][A-Za-z'-]+){0,2})\s*$")
+# "5cm", "12.5km^2": a number glued to a unit abbreviation of two or more letters is that number (a
+# single letter glued on, "4t", "3m", may be a variable and is left as it is)
+_GLUED_UNIT_RE = re.compile(
+    r"^([+-]?(?:\d+(?:\.\d+)?|\.\d+))\s*(?:cm|mm|km|nm|kg|mg|ml|mL|ft|yd|mi|lbs?|oz|mph|kph|hrs?|mins?|secs?)"
+    r"(?:\^\{?[23]\}?)?$"
+)
+# "1\,000", "1\ 000 000", "12~345": a thin or normal space (or a tie) between digit groups of three
+# is a thousands separator; math-verify reads "1\,000" as 1 times 000
+_SPACED_THOUSANDS_RE = re.compile(r"^([+-]?\d{1,3})((?:(?:\\,|\\ |\\;|~)\d{3})+)(\.\d+)?$")
 _NOT_UNIT_WORDS = frozenset(
     "pi sqrt sin cos tan cot sec csc log ln exp and or times plus minus over divided mod i e x y z n k".split()
 )
@@ -173,9 +182,10 @@ def _unicode_root(m: re.Match) -> str:
     return f"\\sqrt{_ROOT_INDEX[m.group(1)]}{{{arg}}}"
 
 
-# A repeating decimal: 0.\overline{3}, 0.1\overline{6}, 2.\overline{142857} (neither SymPy nor the
-# fast path reads \overline). Bounded digit runs keep the exact fraction small.
-_REPEATING_RE = re.compile(r"^([+-]?)(\d{0,30})\.(\d{0,30})\\overline\s*\{\s*(\d{1,30})\s*\}$")
+# A repeating decimal: 0.\overline{3}, 0.1\overline{6}, 2.\overline{142857}, 0.\bar{3}, 0.1\dot{6}
+# (neither SymPy nor the fast path reads the bar or the dot). Bounded digit runs keep the exact
+# fraction small.
+_REPEATING_RE = re.compile(r"^([+-]?)(\d{0,30})\.(\d{0,30})\\(?:overline|bar|dot)\s*(?:\{\s*(\d{1,30})\s*\}|(\d))$")
 
 
 def repeating_decimal_as_fraction(text: str) -> str:
@@ -186,7 +196,8 @@ def repeating_decimal_as_fraction(text: str) -> str:
     m = _REPEATING_RE.match(text.strip())
     if m is None:
         return text
-    sign, whole, fixed, period = m.groups()
+    sign, whole, fixed, period, digit = m.groups()
+    period = period or digit
     value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
     value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
     if sign == "-":
@@ -204,6 +215,9 @@ def prenormalize(text: str) -> str:
     - upright constants become the letters math-verify reads as constants (``\\mathrm{e}`` -> ``e``);
     - a mixed number with a proper fraction becomes the improper fraction (``3 2/5`` -> ``\\frac{17}{5}``);
     - plain words after a number are a unit and go (``12 days`` -> ``12``);
+    - a number glued to a unit abbreviation of two or more letters is the number (``5cm`` -> ``5``);
+    - spaces between digit groups of three are thousands separators (``1\\,000`` -> ``1000``);
+    - ``\\varnothing`` is ``\\emptyset``;
     - a number in scientific notation is a power of ten (``6.02e23`` -> ``6.02\\times 10^{23}``);
     - unicode radicals become ``\\sqrt`` (``√2`` -> ``\\sqrt{2}``, ``∛x`` -> ``\\sqrt[3]{x}``);
     - a space between a coefficient and ``i`` goes (``4 i`` -> ``4i``: math-verify reads them as two
@@ -228,6 +242,14 @@ def prenormalize(text: str) -> str:
     m = _WORD_UNIT_RE.match(s)
     if m and not any(w.lower() in _NOT_UNIT_WORDS for w in m.group(2).split()):
         s = m.group(1).strip()
+    m = _GLUED_UNIT_RE.match(s)
+    if m:
+        s = m.group(1)
+    m = _SPACED_THOUSANDS_RE.match(s)
+    if m:
+        s = m.group(1) + re.sub(r"\D", "", m.group(2)) + (m.group(3) or "")
+    if "varnothing" in s:  # the same empty set as \emptyset, which math-verify reads
+        s = s.replace("\\varnothing", "\\emptyset")
     m = _E_NOTATION_RE.match(s)
     if m:
         s = f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}"
