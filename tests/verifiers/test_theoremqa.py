@@ -91,6 +91,10 @@ def test_bad_answer_type_is_a_usage_error():
 
 def test_parse_number():
     assert parse_number("1,000") == (1000.0, False)
+    # a (thin) space between digit groups of three separates thousands; other spacing is no number
+    assert parse_number(r"1\,000") == (1000.0, False) and parse_number(r"1\,000\,000.5") == (1000000.5, False)
+    assert parse_number(r"1\,00") is None
+    assert TheoremQAVerifier().verify(1000.0, r"\boxed{1\,000}", answer_type="float").correct
     assert parse_number(r"6.2 \times 10^{3} N") == (6200.0, False)
     assert parse_number("12.5%") == (12.5, True)
     assert parse_number("2 pi") is None and parse_number("5 N") == (5.0, False)

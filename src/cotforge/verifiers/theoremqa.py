@@ -76,6 +76,8 @@ def _clean(s: str) -> str:
     s = s.strip().strip("$").strip()
     s = re.sub(r"\\(?:left|right|displaystyle)\b", "", s)
     s = s.replace("\\!", "").replace("{,}", ",")
+    # "1\,000", "1\ 000 000": a space between digit groups of three is a thousands separator
+    s = re.sub(r"(?<=\d)(?:\\,|\\ |\\;|~)(?=\d{3}(?!\d))", "", s)
     # "x = 3.2", "\approx 3.2": the value after the last (approximate) equals sign.
     for sep in ("\\approx", "≈", "="):
         if sep in s:
