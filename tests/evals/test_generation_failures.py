@@ -139,3 +139,43 @@ def test_the_cli_exits_1_with_one_line_when_the_server_is_unreachable(tmp_path):
     assert "error: math500: the model failed 2 of 2 samples of questions 0-1" in result.output
     assert "rerun the same command" in result.output
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+@needs_shared
+def test_retry_errors_regenerates_only_the_failed_samples_and_keeps_every_other_row(tmp_path):
+    golds = _golds()
+    run_eval("m", ["math500"], tmp_path / "run", generator=Server(golds, down={3}), max_error_rate=0.5, **ARGS)
+    before = {(r["question_index"], r["status"]) for r in _rows(tmp_path / "run")}
+    assert (3, "error") in before
+    files = sorted((tmp_path / "run" / "data" / "math500").glob("*.parquet"))
+    kept = {f.name: pq.read_table(f).to_pylist() for f in files}
+
+    flaky = Server(golds, down={5})  # question 3 answers now; 5 would fail, but it is not asked
+    results = run_eval("m", ["math500"], tmp_path / "run", generator=flaky, retry_errors=True, **ARGS)
+    assert flaky.asked == [list(golds)[3]]
+    assert results["retried_errors"] == {"retried": 2, "still_failed": 0}
+    assert results["benchmarks"]["math500"]["avg@n"] == 1.0
+    assert results["benchmarks"]["math500"]["rates"]["error"] == 0.0
+    after = {f.name: pq.read_table(f).to_pylist() for f in sorted((tmp_path / "run" / "data" / "math500").glob("*.parquet"))}
+    assert list(after) == list(kept)  # the same shards
+    for name, rows in kept.items():
+        for old, new in zip(rows, after[name]):
+            assert new == old or (old["question_index"] == 3 and new["status"] == "correct")
+    assert not list(tmp_path.glob(".run.retry-*"))
+    # nothing left to retry: no model call, the run as it is
+    idle = Server(golds)
+    again = run_eval("m", ["math500"], tmp_path / "run", generator=idle, retry_errors=True, **ARGS)
+    assert idle.asked == [] and again["retried_errors"] == {"retried": 0, "still_failed": 0}
+    # the same command without the flag still resumes the rewritten run (same identity)
+    assert run_eval("m", ["math500"], tmp_path / "run", generator=Server(golds), **ARGS)["benchmarks"]["math500"]["avg@n"] == 1.0
+
+
+@needs_shared
+def test_retry_errors_leaves_a_prompt_over_the_context_limit(tmp_path):
+    golds = _golds()
+    long = "prompt exceeds the maximum context length"
+    run_eval("m", ["math500"], tmp_path / "run", generator=Server(golds, down={1}, error=long), **ARGS)
+    server = Server(golds)
+    results = run_eval("m", ["math500"], tmp_path / "run", generator=server, retry_errors=True, **ARGS)
+    assert server.asked == [] and results["retried_errors"]["retried"] == 0
+    assert results["benchmarks"]["math500"]["rates"]["error"] == pytest.approx(2 / 12)

@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (on a terminal)."),
         grade_in_workers: bool = typer.Option(False, "--grade-in-workers", help="Run all of verification in the verifier pool's processes (same verdicts)."),
         max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="Stop (exit 1, nothing of the shard committed; rerun to resume) when more than this share of a shard's samples failed to generate."),
+        retry_errors: bool = typer.Option(False, "--retry-errors", help="Once the run is finished, ask the model again for its failed generations only, and rewrite the run."),
     ):
         """Generate, grade and store every sample; prints the results table."""
         from cotforge.datagen.backends.failures import GenerationFailed
@@ -109,12 +110,16 @@ def register(app: typer.Typer) -> None:
                     on_progress=on_progress, command=command, engine=engine, workers=workers,
                     ray_options={"gpus_per_worker": gpus_per_worker} if engine == "ray" else None,
                     grade_in_workers=grade_in_workers or None,
-                    max_error_rate=max_error_rate,
+                    max_error_rate=max_error_rate, retry_errors=retry_errors,
                 )
             except GenerationFailed as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(1) from None
         typer.echo(results_table(results))
+        if retry_errors:
+            c = results["retried_errors"]
+            typer.echo(f"retried {c['retried']:,} failed generations: {c['retried'] - c['still_failed']:,} generated, "
+                       f"{c['still_failed']:,} failed again" if c["retried"] else "no failed generations to retry")
         typer.echo(f"run: {out}")
 
     @eval_app.command("rescore")

@@ -143,13 +143,19 @@ def rescore(
         plots=plots, extra={"rescored_from": manifest.get("content_hash")},
     )
     if out is None:
-        old = run.parent / f".{run.name}.rescore-old"
-        if old.exists():
-            shutil.rmtree(old)
-        run.rename(old)
-        target.rename(run)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(target, run, "rescore")
     return results
+
+
+def swap_in(new: Path, run: Path, what: str) -> None:
+    """Replace the folder ``run`` by ``new`` with two renames (the old one is kept aside until the
+    new one is in place, so a crash leaves one of them whole under ``.<run>.<what>-old``)."""
+    old = run.parent / f".{run.name}.{what}-old"
+    if old.exists():
+        shutil.rmtree(old)
+    run.rename(old)
+    new.rename(run)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _shards(manifest: dict[str, Any]):

@@ -84,6 +84,7 @@ def run_eval(
     ray_options: dict[str, Any] | None = None,
     grade_in_workers: bool | None = None,
     max_error_rate: float = MAX_ERROR_RATE,
+    retry_errors: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``benches`` into the run folder ``out``; returns the results.json content.
 
@@ -101,6 +102,8 @@ def run_eval(
     the shard is committed (an outage never becomes a score), and a rerun resumes there. Rerunning
     on an interrupted folder resumes it; options that cannot change a sample (``base_url``,
     ``api_key``, ``max_concurrency``, timeouts, retries) may differ between the runs.
+    ``retry_errors``: once the run is finished, ask the model again for its failed generations and
+    rewrite it (:mod:`cotforge.evals.retry`); the counts are in ``results["retried_errors"]``.
     """
     from cotforge.store.dataset import DatasetWriter
     from cotforge.store.shards import ShardLimits
@@ -153,14 +156,16 @@ def run_eval(
         overwrite=overwrite, limits=ShardLimits(max_rows=shard_q * max_n, max_bytes=1 << 62),
         inputs=[{"benchmark": p.benchmark.name, **p.loaded.record} for p in plans],
     )
-    if generator is not None:
-        lazy = LazyGenerator(lambda: generator)
-    elif engine == "ray":
-        from cotforge.evals.ray_engine import RayGenerator
+    def make_lazy() -> LazyGenerator:
+        if generator is not None:
+            return LazyGenerator(lambda: generator)
+        if engine == "ray":
+            from cotforge.evals.ray_engine import RayGenerator
 
-        lazy = LazyGenerator(lambda: RayGenerator(backend, model, options, workers=workers, **(ray_options or {})))
-    else:
-        lazy = LazyGenerator(build_generator_factory(model, backend, options))
+            return LazyGenerator(lambda: RayGenerator(backend, model, options, workers=workers, **(ray_options or {})))
+        return LazyGenerator(build_generator_factory(model, backend, options))
+
+    lazy = make_lazy()
     t0 = time.perf_counter()
     this_run: dict[str, int] = {}
     try:
@@ -178,10 +183,22 @@ def run_eval(
     elapsed = time.perf_counter() - t0
     from cotforge.evals.finish import finish_run
 
-    return finish_run(
+    results = finish_run(
         out, writer, plans, model=model, backend=backend,
         environment={"libraries": library_versions(), "chat_template": template},
         run_stats={"seconds": round(elapsed, 3), "samples_generated_this_run": this_run, "engine": engine,
                    "workers": workers if engine == "ray" else 1,
                    "grading": "workers" if plans and plans[0].grader.in_workers else "in-process"}, plots=plots,
     )
+    if retry_errors:
+        from cotforge.evals.retry import retry_failed_samples
+
+        again = make_lazy()
+        try:
+            retried, counts = retry_failed_samples(out, plans, again, model=model, backend=backend,
+                                                   batch_questions=batch_questions, plots=plots)
+        finally:
+            if generator is None:
+                again.close()
+        results = {**(retried or results), "retried_errors": counts}
+    return results
