@@ -7,9 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cotforge.datagen.backends.failures import (  # noqa: F401 - re-exported: distill's vocabulary for failures
-    MAX_ERROR_RATE, PERMANENT_ERRORS, TRANSPORT_OPTIONS, GenerationFailed, transient_error,
-)
+from cotforge.datagen.backends.failures import TRANSPORT_OPTIONS, GenerationFailed
 from cotforge.errors import MissingExtraError, UsageError
 
 

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from cotforge.datagen.distill.config import transient_error
+from cotforge.datagen.backends.failures import transient_error
 
 RETRY_SUFFIX = ".retry-errors"
 REPLACED_SUFFIX = ".replaced"

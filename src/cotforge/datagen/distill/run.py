@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from cotforge.datagen.distill.config import ENGINES, FAMILY, MAX_ERROR_RATE, DistillConfig, redact, short_hash
+from cotforge.datagen.backends.failures import MAX_ERROR_RATE
+from cotforge.datagen.distill.config import ENGINES, FAMILY, DistillConfig, redact, short_hash
 from cotforge.datagen.distill.items import make_items
 from cotforge.datagen.distill.sources import AcceptedSource, AllSource, DistillProgress, LocalEngine, PromptsSource
 from cotforge.datagen.distill.sft import SFT_CONFIGS, SFTSource

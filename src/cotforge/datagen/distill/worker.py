@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from cotforge.datagen.distill.config import FATAL_EXCEPTIONS, DistillConfig, short_hash, transient_error
+from cotforge.datagen.backends.failures import transient_error
+from cotforge.datagen.distill.config import FATAL_EXCEPTIONS, DistillConfig, short_hash
 from cotforge.datagen.distill.grading import Grader
 from cotforge.datagen.distill.items import PromptItem
 from cotforge.errors import UsageError

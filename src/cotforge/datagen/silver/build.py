@@ -76,7 +76,8 @@ class VerdictsSource:
             yield from self._chunk(chunk, grader, seen)
 
     def _chunk(self, chunk: list[_Row], grader: Any, seen: set[str]) -> Iterator[dict]:
-        from cotforge.datagen.distill.config import TeacherFailed, transient_error
+        from cotforge.datagen.backends.failures import transient_error
+        from cotforge.datagen.distill.config import TeacherFailed
 
         process_silver(chunk, self.cfg, extractor=self.extractor, teacher=self.teacher, grader=grader, seen=seen)
         asked = [r for r in chunk if r.model_error is not None or r.teacher_samples or r.answer_source == "model"]

@@ -92,7 +92,8 @@ class SilverConfig:
     def resolved(self) -> dict[str, Any]:
         """The build identity: secrets redacted, options that cannot change a row (server address,
         concurrency, timeouts) left out."""
-        from cotforge.datagen.distill.config import TRANSPORT_OPTIONS, redact
+        from cotforge.datagen.backends.failures import TRANSPORT_OPTIONS
+        from cotforge.datagen.distill.config import redact
 
         d = asdict(self)
         d["backend_options"] = redact({k: v for k, v in (self.backend_options or {}).items() if k not in TRANSPORT_OPTIONS})
