@@ -403,6 +403,11 @@ ROWS: list[Row] = [
     (r"\frac16", r"$\boxed{0.1\dot{6}}$", True, None, "notations"),
     (r"0.\bar{3}", r"$\boxed{\frac{1}{3}}$", True, None, "notations"),
     (r"\frac13", r"$\boxed{0.\bar{6}}$", False, None, "notations"),
+    ("3", "The answer is three.", True, None, "notations"),  # a number in words is the number
+    ("-3", "The answer is negative three.", True, None, "notations"),
+    ("105", "So the answer is one hundred and five apples.", True, None, "notations"),
+    ("25", "The answer is twenty-four.", False, None, "notations"),
+    ("12", "The answer is twelve dozen.", False, None, "notations"),  # a word that changes the value
     (r"The answer is \boxed{\dfrac{3}{4}}", r"\boxed{0.75}", True, None, "gold_forms"),
     (42, r"\boxed{42}", True, None, "gold_forms"),
     (0.5, r"\boxed{\frac12}", True, None, "gold_forms"),

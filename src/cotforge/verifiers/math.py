@@ -42,7 +42,7 @@ from typing import Any
 from cotforge.verifiers.base import Status, Verdict, setup_error
 from cotforge.verifiers.cache import LRU
 from cotforge.verifiers.math_text import (
-    MAX_DIGITS, drop_punctuation_in_math, gold_problem, prenormalize, repeating_decimal_as_fraction, restates_question, space_out_scripts, too_big_to_evaluate,
+    MAX_DIGITS, drop_punctuation_in_math, gold_problem, number_from_words, prenormalize, repeating_decimal_as_fraction, restates_question, space_out_scripts, too_big_to_evaluate,
 )
 from cotforge.verifiers.math_sympy_rules import equation_sides_differ, inequality_as_set, numeric_differs, working_line
 from cotforge.verifiers.math_unmarked import unmarked_candidate
@@ -162,11 +162,13 @@ def prose_value(answer: str) -> str | None:
 
 def _first_number_of_prose(answer: str) -> str | None:
     """The first number of an answer phrase that is prose with plain numbers only (no math
-    delimiters, commands or equations), else ``None``."""
+    delimiters, commands or equations), or the number a whole phrase writes in words; else ``None``."""
     if answer.count("$") > 1 or any(c in answer for c in "\\=^_{}"):  # one "$" is a currency sign
         return None
     m = _PROSE_NUMBER_RE.search(answer)
-    return m.group(0).replace(" ", "") if m else None
+    if m:
+        return m.group(0).replace(" ", "")
+    return number_from_words(answer)  # "three", "negative twenty-five": the whole phrase is the number
 
 
 class MathVerifier:

@@ -353,3 +353,54 @@ def restates_question(answer: str, gold: str, question: str) -> str | None:
         return None
     exprs = question_expressions(question)
     return a if a in exprs else None
+
+
+# -- numbers written in words ----------------------------------------------------------------------
+
+_UNITS_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_TENS_WORDS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
+_SCALE_WORDS = {"thousand": 10**3, "million": 10**6, "billion": 10**9}
+_NUMBER_WORD_RE = re.compile(r"[a-z]+")
+# words after a number that change its value ("twelve dozen", "seventy hundred", "five percent")
+_NOT_A_COUNTED_WORD = frozenset(
+    "hundred hundreds thousand thousands million millions billion billions dozen dozens score half halves "
+    "quarter quarters third thirds percent times and point over".split()
+)
+
+
+def number_from_words(text: str) -> str | None:
+    """The integer an answer phrase writes in English words, as digits (``three`` -> ``3``,
+    ``negative twenty-five`` -> ``-25``, ``one hundred and five apples`` -> ``105``), else None.
+
+    The whole phrase must be the number, with at most two plain words after it (a unit or the
+    things counted): a number word inside a sentence ("the one with ...", "three of the five
+    ...") is no answer here, and the caller keeps its own reading.
+    """
+    words = _NUMBER_WORD_RE.findall(text.lower().replace("-", " "))
+    if not words or re.search(r"[\d\\$=^_{}]", text) or len(words) > 12:
+        return None
+    sign = 1
+    if words[0] in ("negative", "minus"):
+        sign, words = -1, words[1:]
+    total = current = 0
+    seen = used = 0
+    for k, w in enumerate(words):
+        if w in _UNITS_WORDS and (current % 10 == 0 or current == 0) and not (current and current < 20 and current % 100):
+            current += _UNITS_WORDS[w]
+        elif w in _TENS_WORDS and current % 100 == 0:
+            current += _TENS_WORDS[w]
+        elif w == "hundred" and 0 < current < 10:
+            current *= 100
+        elif w in _SCALE_WORDS and 0 < current < 1000 and total % _SCALE_WORDS[w] == 0:
+            total, current = total + current * _SCALE_WORDS[w], 0
+        elif w == "and" and seen and current >= 100 and k + 1 < len(words) and words[k + 1] in {**_UNITS_WORDS, **_TENS_WORDS}:
+            pass
+        else:
+            break
+        seen, used = seen + (w != "and"), k + 1
+    rest = words[used:]
+    if not seen or len(rest) > 2 or any(w in _NOT_A_COUNTED_WORD or w in _UNITS_WORDS or w in _TENS_WORDS for w in rest):
+        return None
+    return str(sign * (total + current))
