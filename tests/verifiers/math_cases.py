@@ -389,6 +389,8 @@ ROWS: list[Row] = [
     (r"x > 3", r"$\boxed{(3, \infty)}$", True, None, "inequalities"),
     (r"(1,2)", r"$\boxed{1 < x < 2}$", False, None, "inequalities"),  # (1, 2) may be the point
     (r"(3,\infty)", r"$\boxed{x > a}$", False, None, "inequalities"),
+    (r"x \in [-2,7]", r"$\boxed{-2 \le x \le 7}$", True, None, "inequalities"),  # a MATH-500 gold
+    (r"x \in [-2,7]", r"$\boxed{-2 < x \le 7}$", False, None, "inequalities"),
     # notations for the same value that math-verify does not read
     ("5", r"The side is $\boxed{5cm}$.", True, None, "notations"),  # a glued unit of two letters
     ("12.5", r"$\boxed{12.5km^2}$", True, None, "notations"),

@@ -94,13 +94,15 @@ def inequality_as_set(gold_parsed: list, pred: list):
     math-verify compares a relation with an interval as different objects, so ``x > 3`` was wrong
     for ``(3, \\infty)``; a grader reading the answer counts the same set. Only a gold that cannot
     be an ordered pair is a set here: a union, or an interval with an infinite end or a square
-    bracket (``(1, 2)`` may be the point, and ``1 < x < 2`` is no point). The answer must be
+    bracket (``(1, 2)`` may be the point, and ``1 < x < 2`` is no point), also as ``x \\in [a, b]``. The answer must be
     inequalities (no equation) in one letter that stands for no constant, with number bounds.
     """
     from sympy import And, FiniteSet, Interval, Or, Union, oo
-    from sympy.core.relational import Relational, Equality, Unequality
+    from sympy.core.relational import Equality, Relational, Unequality
 
     g, p = gold_parsed[0], pred[0]
+    if isinstance(g, Equality) and isinstance(g.rhs, (Interval, Union)) and g.lhs.is_Symbol:
+        g = g.rhs  # "x \in [-2, 7]" (math-verify: Eq(x, Interval(-2, 7))) is the interval
     if isinstance(g, Interval):
         if not (not bool(g.left_open) or not bool(g.right_open) or g.start == -oo or g.end == oo):  # SymPy booleans
             return None
