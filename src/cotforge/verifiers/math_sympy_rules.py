@@ -1,7 +1,8 @@
 """The SymPy-level rules the math verifier applies in a worker before math-verify's own ``verify``
 (each one saves a slow ``simplify`` or refuses a false match): two closed-form numbers that
 certainly differ, equations with different single-term left sides, a line of working taken
-from an unmarked response, and an inequality answer read as the interval set it describes. Each rule is a row family in ``tests/verifiers/test_math_cases.py``.
+from an unmarked response, and an inequality answer read as the interval set it describes. Each
+rule is a row family in ``tests/verifiers/test_math_cases.py``.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ def inequality_as_set(gold_parsed: list, pred: list):
     math-verify compares a relation with an interval as different objects, so ``x > 3`` was wrong
     for ``(3, \\infty)``; a grader reading the answer counts the same set. Only a gold that cannot
     be an ordered pair is a set here: a union, or an interval with an infinite end or a square
-    bracket (``(1, 2)`` may be the point, and ``1 < x < 2`` is no point), also as ``x \\in [a, b]``. The answer must be
-    inequalities (no equation) in one letter that stands for no constant, with number bounds.
+    bracket (``(1, 2)`` may be the point, and ``1 < x < 2`` is no point), also written
+    ``x \\in [a, b]``. The answer must be inequalities (no equation) in one letter that stands for
+    no constant, with number bounds.
     """
     from sympy import And, FiniteSet, Interval, Or, Union, oo
     from sympy.core.relational import Equality, Relational, Unequality
