@@ -179,3 +179,33 @@ def test_retry_errors_leaves_a_prompt_over_the_context_limit(tmp_path):
     results = run_eval("m", ["math500"], tmp_path / "run", generator=server, retry_errors=True, **ARGS)
     assert server.asked == [] and results["retried_errors"]["retried"] == 0
     assert results["benchmarks"]["math500"]["rates"]["error"] == pytest.approx(2 / 12)
+
+
+@needs_shared
+def test_a_retry_stopped_mid_swap_is_completed_by_the_next_run(tmp_path, monkeypatch):
+    """Where the kernel has no atomic exchange the swap is two renames; killed between them, the
+    run folder is missing for a moment, and the next command puts the finished new run in place."""
+    from pathlib import Path
+
+    from cotforge.store import atomic
+
+    golds = _golds()
+    run_eval("m", ["math500"], tmp_path / "run", generator=Server(golds, down={3}), max_error_rate=0.5, **ARGS)
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    real = Path.rename
+
+    def rename(self, target):
+        if self.name == ".run.retry-tmp":
+            raise KeyboardInterrupt  # killed after the old run moved aside
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval("m", ["math500"], tmp_path / "run", generator=Server(golds), retry_errors=True, **ARGS)
+    monkeypatch.setattr(Path, "rename", real)
+    assert not (tmp_path / "run").exists()
+    server = Server(golds)
+    results = run_eval("m", ["math500"], tmp_path / "run", generator=server, **ARGS)
+    assert server.asked == []  # the retried run was finished: nothing to generate
+    assert results["benchmarks"]["math500"]["rates"]["error"] == 0.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

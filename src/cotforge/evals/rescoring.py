@@ -2,7 +2,9 @@
 
 The samples are read shard by shard from the run, regraded through the verifier pool and written
 as a new run folder with the same layout; by default it replaces the old one (written beside it,
-then swapped in with two renames, so a crash leaves the old run intact). The build config records
+then swapped in by :func:`cotforge.store.atomic.replace_folder`: one atomic exchange where the
+kernel has it, so the run folder is always the old run or the new one; elsewhere two renames, and
+the next run, rescore or retry completes a swap cut short between them). The build config records
 the verifier identity the scores now come from.
 """
 
@@ -96,6 +98,10 @@ def rescore(
     from cotforge.store.shards import ShardLimits
 
     run = Path(run)
+    finish_interrupted_rewrites(run)  # first: a swap cut short left the finished run beside its place
+    if out is not None and Path(out).resolve() == run.resolve():
+        out = None
+    target = Path(out) if out is not None else leftover(run, "rescore")
     try:
         manifest = read_manifest(run)
     except FileNotFoundError:
@@ -103,12 +109,6 @@ def rescore(
     if manifest.get("family") != FAMILY:
         raise UsageError(f"{run}: not an eval run (dataset family {manifest.get('family')!r})")
     config = copy.deepcopy(manifest["build_config"])
-    target = Path(out) if out is not None else run.parent / f".{run.name}.rescore-tmp"
-    if out is not None and target.resolve() == run.resolve():
-        target = run.parent / f".{run.name}.rescore-tmp"
-        out = None
-    if out is None and target.exists():
-        shutil.rmtree(target)  # a leftover of a rescore that crashed before its swap
     plans, sources = [], []
     for name, entry in config["benchmarks"].items():
         bench = get_benchmark(name)
@@ -143,19 +143,46 @@ def rescore(
         plots=plots, extra={"rescored_from": manifest.get("content_hash")},
     )
     if out is None:
-        swap_in(target, run, "rescore")
+        swap_in(target, run)
     return results
 
 
-def swap_in(new: Path, run: Path, what: str) -> None:
-    """Replace the folder ``run`` by ``new`` with two renames (the old one is kept aside until the
-    new one is in place, so a crash leaves one of them whole under ``.<run>.<what>-old``)."""
-    old = run.parent / f".{run.name}.{what}-old"
-    if old.exists():
-        shutil.rmtree(old)
-    run.rename(old)
-    new.rename(run)
-    shutil.rmtree(old, ignore_errors=True)
+def swap_in(new: Path, run: Path) -> None:
+    """Replace the run folder ``run`` by the finished ``new`` (an atomic exchange where the kernel
+    has one: at every moment ``run`` is the old run or the new one)."""
+    from cotforge.store.atomic import replace_folder
+
+    replace_folder(new, run)
+
+
+REWRITES = ("rescore", "retry")
+
+
+def rewrite_folder(run: Path, what: str) -> Path:
+    """Where a rewrite of ``run`` (``what``: rescore or retry) builds its new folder."""
+    return run.parent / f".{run.name}.{what}-tmp"
+
+
+def finish_interrupted_rewrites(run: Path) -> None:
+    """A rewrite that finished its new folder but was stopped before the swap completed (possible
+    only where the kernel has no atomic exchange) is completed, so ``run`` is the new run."""
+    from cotforge.store import layout
+    from cotforge.store.atomic import finish_replace
+
+    for what in REWRITES:
+        new = rewrite_folder(run, what)
+        if new.is_dir() and (new / layout.MANIFEST).is_file() and not (new / layout.JOURNAL).exists():
+            finish_replace(new, run)
+
+
+def leftover(run: Path, what: str) -> Path:
+    """The folder a rewrite of ``run`` builds in, after completing an interrupted swap and removing
+    what an earlier rewrite left unfinished there."""
+    finish_interrupted_rewrites(run)
+    target = rewrite_folder(run, what)
+    if target.exists():
+        shutil.rmtree(target)
+    return target
 
 
 def _shards(manifest: dict[str, Any]):

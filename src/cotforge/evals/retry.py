@@ -4,14 +4,13 @@ A run keeps the failed generations it could commit (at most ``--max-error-rate``
 ``error`` rows, scored as wrong. ``retry_failed_samples`` regenerates exactly those samples (the
 questions that hold one, same sampling; sample j depends only on (seed, question id, j), so a
 retried sample is the one an uninterrupted run would hold), grades them, and rewrites the run
-beside itself with every other row as it was; the new folder is swapped in with two renames, so a
-crash leaves the old run intact. Failures a retry cannot fix (a prompt over the context limit)
+beside itself with every other row as it was; the new folder is swapped in as a rescore's is
+(:func:`cotforge.evals.rescoring.swap_in`), so a crash leaves the old run or the new one. Failures a retry cannot fix (a prompt over the context limit)
 are left as they are, and so is anything that fails again.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -84,6 +83,7 @@ def retry_failed_samples(out: Path, plans: list[Any], lazy: Any, *, model: str, 
     :class:`~cotforge.evals.runner.LazyGenerator`: no model is built when nothing failed); returns
     (the new results, or None when there was nothing to retry, and {"retried", "still_failed"})."""
     from cotforge.evals.finish import finish_run
+    from cotforge.evals.rescoring import leftover, swap_in
     from cotforge.evals.results import bench_files
     from cotforge.evals.run import RUN_NAME
     from cotforge.evals.runner import FAMILY, VERSION
@@ -102,9 +102,7 @@ def retry_failed_samples(out: Path, plans: list[Any], lazy: Any, *, model: str, 
                                                   batch_questions=batch_questions) if failed[p.benchmark.name] else {}
                     for p in plans}
     still = sum(r["finish_reason"] == "error" for rows in replacements.values() for r in rows.values())
-    target = out.parent / f".{out.name}.retry-tmp"
-    if target.exists():
-        shutil.rmtree(target)  # a leftover of a retry that crashed before its swap
+    target = leftover(out, "retry")
     shards = manifest_shards(manifest)
     writer = DatasetWriter(
         target, name=RUN_NAME, family=FAMILY, version=VERSION, build_config=manifest["build_config"],
@@ -123,7 +121,5 @@ def retry_failed_samples(out: Path, plans: list[Any], lazy: Any, *, model: str, 
         run_stats={**previous.get("run", {}), "retried_errors": {**counts, "seconds": round(time.perf_counter() - t0, 3)}},
         plots=plots,
     )
-    from cotforge.evals.rescoring import swap_in
-
-    swap_in(target, out, "retry")
+    swap_in(target, out)
     return results, counts

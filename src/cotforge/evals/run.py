@@ -131,6 +131,9 @@ def run_eval(
                             seed=seed, verifier_options=verifier_options, verify_workers=verify_workers,
                             grade_in_workers=grade_in_workers)
     out = Path(out)
+    from cotforge.evals.rescoring import finish_interrupted_rewrites
+
+    finish_interrupted_rewrites(out)  # a rescore or retry stopped mid-swap: its finished run takes the place
     model_rec = model_record(model, backend, options)
     build_config = {
         "model": model_rec,
