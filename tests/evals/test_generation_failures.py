@@ -127,6 +127,16 @@ def test_max_error_rate_is_checked_and_named(tmp_path):
         run_eval("m", ["math500"], tmp_path / "run", generator=Server({}), max_error_rate=2, **ARGS)
 
 
+@needs_shared
+@pytest.mark.parametrize("flag,value,option", [("--n", 0, "n"), ("--max-tokens", 0, "max_tokens"),
+                                               ("--temperature", -1.0, "temperature")])
+def test_a_bad_sampling_value_names_its_flag(tmp_path, flag, value, option):
+    args = {**ARGS, option: value}
+    with pytest.raises(UsageError, match=rf"^{flag} {value!r}: sampling {option} must be"):
+        run_eval("m", ["math500"], tmp_path / "run", generator=Server({}), **args)
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_cli_exits_1_with_one_line_when_the_server_is_unreachable(tmp_path):
     from typer.testing import CliRunner
 

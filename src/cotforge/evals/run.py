@@ -46,7 +46,7 @@ def plan_benchmarks(
         bench = get_benchmark(name)
         loaded = bench.load(data_map.get(name), prompt=prompts.get(name), limit=limit)
         sampling = resolve_sampling(preset, bench.default_sampling, overrides, seed)
-        params = SamplingParams.from_dict(sampling)
+        params = SamplingParams.from_flags(sampling)  # a bad value names its flag (--n 0, --max-tokens 0)
         options = (verifier_options or {}).get(bench.verifier, {})
         grader = Grader(bench, options, verify_workers, in_workers=grade_in_workers)
         plans.append(BenchPlan(bench, loaded, params, grader, grader.identity()))

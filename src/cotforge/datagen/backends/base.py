@@ -96,6 +96,26 @@ class SamplingParams:
     def replace(self, **changes: Any) -> SamplingParams:
         return SamplingParams.from_dict({**self.to_dict(), **changes})
 
+    @classmethod
+    def from_flags(cls, d: Mapping[str, Any]) -> SamplingParams:
+        """:meth:`from_dict` for values a user typed: a bad one names its command-line flag
+        (``--n 0: sampling n must be an integer >= 1, got 0``), as ``distill`` and ``eval`` spell them."""
+        import re
+
+        try:
+            return cls.from_dict(d)
+        except UsageError as exc:
+            m = re.match(r"sampling (\w+)", str(exc))
+            flag = SAMPLING_FLAGS.get(m.group(1)) if m else None
+            if flag is None:
+                raise
+            raise UsageError(f"{flag} {d.get(m.group(1))!r}: {exc}") from None
+
+
+#: Sampling parameter -> the command-line flag that sets it (error messages name the flag).
+SAMPLING_FLAGS = {"n": "--n", "temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k",
+                  "max_tokens": "--max-tokens", "stop": "--stop", "seed": "--seed"}
+
 
 @dataclass(frozen=True)
 class Completion:

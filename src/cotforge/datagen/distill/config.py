@@ -37,10 +37,6 @@ DOMAIN_VERIFIERS: dict[str, str] = {
 }
 
 
-#: Sampling parameter -> the ``cotforge distill`` flag that sets it (error messages name the flag).
-SAMPLING_FLAGS = {"n": "--n", "temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k",
-                  "max_tokens": "--max-tokens", "stop": "--stop", "seed": "--seed"}
-
 class TeacherFailed(GenerationFailed):
     """Too many teacher requests failed (an outage): the run stopped before committing them; rerun to resume."""
 
@@ -108,19 +104,10 @@ class DistillConfig:
         return SamplingParams.from_dict(self.sampling)
 
     def validate(self) -> None:
-        from cotforge.datagen.backends.base import FINISH_REASONS
+        from cotforge.datagen.backends.base import FINISH_REASONS, SamplingParams
         from cotforge.verifiers import REGISTRY
 
-        try:
-            self.params()
-        except UsageError as exc:  # name the command-line flag of the bad sampling parameter
-            import re
-
-            m = re.match(r"sampling (\w+)", str(exc))
-            flag = SAMPLING_FLAGS.get(m.group(1)) if m else None
-            if flag is None:
-                raise
-            raise UsageError(f"{flag} {self.sampling.get(m.group(1))!r}: {exc}") from None
+        SamplingParams.from_flags(self.sampling)  # a bad value names its command-line flag
         if self.keep not in KEEP_POLICIES:
             raise UsageError(f"--keep {self.keep!r}: choose one of {', '.join(KEEP_POLICIES)}")
         if self.max_per_prompt is not None and self.max_per_prompt < 1:
