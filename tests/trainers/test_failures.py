@@ -126,3 +126,10 @@ def test_training_data_from_a_folder_with_a_damaged_shard_is_refused_naming_it(t
     shard.write_bytes(bytes(data))
     with pytest.raises(UsageError, match=f"{shard}: damaged"):
         load_data({"path": str(out), "config": "3ppl"}, "sft")
+
+
+def test_a_missing_config_or_recipe_file_is_named_as_it_was_given(tmp_path, capsys):
+    assert main(["train", "sft", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --config: {tmp_path / 'nope.yaml'}: no such file"
+    assert main(["recipe", "run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: recipe FILE: {tmp_path / 'nope.yaml'}: no such file"

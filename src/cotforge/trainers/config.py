@@ -23,13 +23,14 @@ COMMON_KEYS = ("stage", "model", "data", "output_dir", "args", "seed", "chat_tem
 DATA_KEYS = ("path", "config", "split", "limit", "columns")
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; a missing file or anything but a mapping is a :class:`UsageError`."""
+def load_yaml(path: str | Path, what: str = "--config") -> dict[str, Any]:
+    """A YAML mapping from ``path``; a missing file or anything but a mapping is a :class:`UsageError`
+    (``what`` names where the path came from: the flag or the argument)."""
     import yaml
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"--config: {p}: no such file")
+        raise UsageError(f"{what}: {p}: no such file")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

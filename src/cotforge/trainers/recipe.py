@@ -40,7 +40,7 @@ def load_recipe(path: str | Path, *, tiny: bool = False, overrides: Sequence[str
     ``STAGE.key=value`` strings applied last."""
     from cotforge.trainers.config import apply_overrides, check_keys, load_yaml, merge
 
-    recipe = load_yaml(path)
+    recipe = load_yaml(path, "recipe FILE")
     where = str(path)
     check_keys(recipe, ("name", "description", "stages", "tiny", "source"), where)
     stages = recipe.get("stages")
