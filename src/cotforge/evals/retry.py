@@ -5,8 +5,9 @@ A run keeps the failed generations it could commit (at most ``--max-error-rate``
 questions that hold one, same sampling; sample j depends only on (seed, question id, j), so a
 retried sample is the one an uninterrupted run would hold), grades them, and rewrites the run
 beside itself with every other row as it was; the new folder is swapped in as a rescore's is
-(:func:`cotforge.evals.rescoring.swap_in`), so a crash leaves the old run or the new one. Failures a retry cannot fix (a prompt over the context limit)
-are left as they are, and so is anything that fails again.
+(:func:`cotforge.evals.rescoring.swap_in`), so a crash leaves the old run or the new one.
+Failures a retry cannot fix (a prompt over the context limit) are left as they are, and so is
+anything that fails again.
 """
 
 from __future__ import annotations
