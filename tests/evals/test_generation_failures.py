@@ -219,3 +219,11 @@ def test_a_retry_stopped_mid_swap_is_completed_by_the_next_run(tmp_path, monkeyp
     assert server.asked == []  # the retried run was finished: nothing to generate
     assert results["benchmarks"]["math500"]["rates"]["error"] == 0.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@needs_shared
+def test_options_for_a_verifier_no_benchmark_uses_are_refused_not_dropped(tmp_path):
+    with pytest.raises(UsageError, match=r"--verifier-opt choice\.\*: no benchmark of this run uses the verifier "
+                                         r"'choice' \(math500 uses math\)"):
+        run_eval("m", ["math500"], tmp_path / "run", generator=Server({}), verifier_options={"choice": {"x": 1}}, **ARGS)
+    assert not (tmp_path / "run").exists()

@@ -109,6 +109,9 @@ def rescore(
     if manifest.get("family") != FAMILY:
         raise UsageError(f"{run}: not an eval run (dataset family {manifest.get('family')!r})")
     config = copy.deepcopy(manifest["build_config"])
+    from cotforge.evals.run import check_verifier_options
+
+    check_verifier_options(verifier_options, {name: get_benchmark(name).verifier for name in config["benchmarks"]})
     plans, sources = [], []
     for name, entry in config["benchmarks"].items():
         bench = get_benchmark(name)

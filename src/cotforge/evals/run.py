@@ -27,6 +27,15 @@ def _per_bench(value: Any, names: list[str], option: str) -> dict[str, Any]:
     return {n: value for n in names} if value is not None else {}
 
 
+def check_verifier_options(verifier_options: dict[str, Any] | None, used: dict[str, str]) -> None:
+    """Options for a verifier no benchmark of the run uses would be dropped silently: refuse them.
+    ``used``: benchmark -> its verifier."""
+    unused = sorted(set(verifier_options or {}) - set(used.values()))
+    if unused:
+        uses = ", ".join(f"{b} uses {v}" for b, v in used.items())
+        raise UsageError(f"--verifier-opt {unused[0]}.*: no benchmark of this run uses the verifier {unused[0]!r} ({uses})")
+
+
 def plan_benchmarks(
     benches: list[str] | str, *, data: dict[str, str | Path] | None, prompt: str | dict[str, str] | None,
     limit: int | None, preset: str | None, overrides: dict[str, Any], seed: int,
@@ -39,6 +48,7 @@ def plan_benchmarks(
     from cotforge.evals.presets import resolve_sampling
 
     names = parse_benches(benches)
+    check_verifier_options(verifier_options, {name: get_benchmark(name).verifier for name in names})
     data_map = _per_bench(data, names, "--data") if data else {}
     prompts = _per_bench(prompt, names, "--prompt")
     plans = []
