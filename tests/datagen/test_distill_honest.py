@@ -413,3 +413,15 @@ def test_retry_errors_asks_again_for_the_failed_samples_only(tmp_path):
     assert again.asked == []
     with pytest.raises(UsageError, match="holds a different build"):
         distill(problems(), tmp_path / "ref", cfg(keep="all"), generator=Teacher(), retry_errors=True)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"nope": {"x": 1}}, r"--verifier-opt nope\.\*: unknown verifier; known: choice, code, kk, math, theoremqa"),
+    ({"math": {"nope": 1}}, r"--verifier-opt math\.\*: .*unexpected keyword argument 'nope'"),
+    ({"math": {"timeout": "abc"}}, r"--verifier-opt math\.\*: timeout must be a positive number of seconds"),
+])
+def test_bad_verifier_options_are_refused_before_the_teacher_is_asked(tmp_path, options, message):
+    teacher = Teacher()
+    with pytest.raises(UsageError, match=message):
+        distill(problems(), tmp_path / "out", cfg(verifier_options=options), generator=teacher)
+    assert teacher.calls == 0 and not (tmp_path / "out").exists()

@@ -129,8 +129,22 @@ class DistillConfig:
         for domain, name in self.verifiers.items():
             if name not in REGISTRY:
                 raise UsageError(f"--verifier {domain}={name}: unknown verifier; known: {', '.join(sorted(REGISTRY))}")
+        self._check_verifier_options(REGISTRY)
         if not self.model:
             raise UsageError("--model: required (or use a --preset that names the teacher)")
+
+    def _check_verifier_options(self, registry) -> None:
+        """Each ``--verifier-opt`` names a verifier and options it takes: checked before anything is
+        generated (a bad key used to surface at the first grade, after the teacher's first batch)."""
+        from cotforge.verifiers import get_verifier
+
+        for name, opts in self.verifier_options.items():
+            if name not in registry:
+                raise UsageError(f"--verifier-opt {name}.*: unknown verifier; known: {', '.join(sorted(registry))}")
+            try:
+                get_verifier(name, **opts)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"--verifier-opt {name}.*: {exc}") from None
 
     def verifier_for(self, domain: str) -> str:
         from cotforge.verifiers import REGISTRY
