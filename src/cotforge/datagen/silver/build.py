@@ -76,18 +76,17 @@ class VerdictsSource:
             yield from self._chunk(chunk, grader, seen)
 
     def _chunk(self, chunk: list[_Row], grader: Any, seen: set[str]) -> Iterator[dict]:
-        from cotforge.datagen.backends.failures import transient_error
+        from cotforge.datagen.backends.failures import tally_errors
         from cotforge.datagen.distill.config import TeacherFailed
 
         process_silver(chunk, self.cfg, extractor=self.extractor, teacher=self.teacher, grader=grader, seen=seen)
         asked = [r for r in chunk if r.model_error is not None or r.teacher_samples or r.answer_source == "model"]
-        failed = [r for r in chunk if r.model_error is not None and transient_error(r.model_error)]
-        if failed and len(failed) > self.max_error_rate * max(1, len(asked)):
-            top, count = Counter(r.model_error for r in failed).most_common(1)[0]
+        tally = tally_errors((r.model_error for r in chunk if r.model_error is not None), max(1, len(asked)))
+        if tally.too_many(self.max_error_rate):
             raise TeacherFailed(
-                f"model calls failed for {len(failed):,} of {len(asked):,} input rows "
+                f"model calls failed for {tally.failed:,} of {len(asked):,} input rows "
                 f"{chunk[0].source_index}-{chunk[-1].source_index} (above --max-error-rate {self.max_error_rate:.1%}); "
-                f"most often ({count:,}): {top}. Nothing of these rows is committed; rerun the same command "
+                f"most often ({tally.top_count:,}): {tally.top_error}. Nothing of these rows is committed; rerun the same command "
                 f"when the model is reachable to resume"
             )
         for r in chunk:
