@@ -391,6 +391,10 @@ ROWS: list[Row] = [
     (r"(3,\infty)", r"$\boxed{x > a}$", False, None, "inequalities"),
     (r"x \in [-2,7]", r"$\boxed{-2 \le x \le 7}$", True, None, "inequalities"),  # a MATH-500 gold
     (r"x \in [-2,7]", r"$\boxed{-2 < x \le 7}$", False, None, "inequalities"),
+    # an unsolved inequality is what the question asked to solve: never read as its set
+    (r"(-\infty,-2) \cup (2,\infty)", r"$\boxed{x^2 > 4}$", False, None, "inequalities"),
+    (r"(0,\infty)", r"$\boxed{e^x > 1}$", False, None, "inequalities"),
+    (r"(3,\infty)", r"$\boxed{2x > 6}$", False, None, "inequalities"),
     # notations for the same value that math-verify does not read
     ("5", r"The side is $\boxed{5cm}$.", True, None, "notations"),  # a glued unit of two letters
     ("12.5", r"$\boxed{12.5km^2}$", True, None, "notations"),
