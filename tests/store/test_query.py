@@ -178,7 +178,7 @@ def test_a_damaged_shard_is_named_never_read_as_different_values(toy, tmp_path, 
     _flip_in_first_data_page(copy / "data/main/train-00000-of-00001.parquet", "text")
     assert main(["query", str(copy), "SELECT * FROM data", "-f", "json"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "a shard of main/train is damaged" in err and "CRC" in err
+    assert err.count("\n") == 1 and "a shard of view main_train is damaged" in err and "CRC" in err
     assert "rerun the build command to repair the folder" in err
     assert main(["query", str(copy), "SELECT count(*) AS n FROM main_test", "-f", "csv"]) == 0  # another split
     assert capsys.readouterr().out.splitlines() == ["n", "10"]

@@ -144,9 +144,9 @@ def connect(root: str | Path):
             dataset = pads.dataset([str(f) for f in files], format=_shard_format())
         except Exception as exc:  # pyarrow raises several types for unreadable files
             raise UsageError(f"DIR {root}: cannot read the shards of {config}/{split}: {exc}") from None
-        arrow_name = f"__shards_{len(parts)}"
+        # the stream's name carries the view's, so a read error (which names the stream) names the split
+        arrow_name = f"__shards_{len(parts)}_{view_name(config, split)}"
         con.register(arrow_name, dataset)
-        _STREAMS[id(con)] = {**_STREAMS.get(id(con), {}), arrow_name: f"{config}/{split}"}
         con.execute(f"CREATE VIEW {_quote_ident(view_name(config, split))} AS SELECT * FROM {arrow_name}")
         parts.append(f"SELECT {_quote_str(config)} AS config, {_quote_str(split)} AS split, * FROM {arrow_name}")
     con.execute("CREATE VIEW data AS " + " UNION ALL BY NAME ".join(parts))
@@ -204,33 +204,28 @@ def run_query(root: str | Path, sql: str, fmt: str = "table", limit: int | None 
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
     except duckdb.Error as exc:
-        damaged = _damaged_split(con, exc)
+        damaged = _damaged_split(exc)
         if damaged:
             raise UsageError(f"DIR {root}: a shard of {damaged} is damaged ({_first_line(exc).split(': ')[-1]}); "
                              f"rerun the build command to repair the folder{_rerun_of(root)}") from None
         raise UsageError(f"SQL: {_first_line(exc)}") from None
     finally:
-        _STREAMS.pop(id(con), None)
         con.close()
     return columns, rows
 
 
-#: connection id -> {registered Arrow stream name -> "config/split"}, to name a damaged split.
-_STREAMS: dict[int, dict[str, str]] = {}
 _DAMAGE_MARKERS = ("page integrity", "crc checksum", "decompression", "corrupt", "invalid parquet", "parquet magic")
+_STREAM_RE = re.compile(r"'__shards_\d+_([A-Za-z0-9_]+)'")
 
 
-def _damaged_split(con, exc: BaseException) -> str | None:
-    """The split whose shard failed to read, when ``exc`` is a damaged-data error, else None."""
+def _damaged_split(exc: BaseException) -> str | None:
+    """The view whose shard failed to read (``view 3ppl_train``), when ``exc`` is a damaged-data
+    error, else None."""
     text = str(exc)
     if not any(m in text.lower() for m in _DAMAGE_MARKERS):
         return None
-    streams = _STREAMS.get(id(con), {})
-    # longest names first: "__shards_1" is a prefix of "__shards_12"
-    for name in sorted(streams, key=len, reverse=True):
-        if f"'{name}'" in text:
-            return streams[name]
-    return "the dataset"
+    m = _STREAM_RE.search(text)
+    return f"view {m.group(1)}" if m else "the dataset"
 
 
 def _jsonable(value: Any) -> Any:
