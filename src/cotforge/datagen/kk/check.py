@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cotforge.datagen.kk.files import read_rows
 from cotforge.errors import InputRowError, UsageError
