@@ -146,16 +146,10 @@ def rescore(
         plots=plots, extra={"rescored_from": manifest.get("content_hash")},
     )
     if out is None:
-        swap_in(target, run)
+        from cotforge.store.atomic import replace_folder
+
+        replace_folder(target, run)
     return results
-
-
-def swap_in(new: Path, run: Path) -> None:
-    """Replace the run folder ``run`` by the finished ``new`` (an atomic exchange where the kernel
-    has one: at every moment ``run`` is the old run or the new one)."""
-    from cotforge.store.atomic import replace_folder
-
-    replace_folder(new, run)
 
 
 REWRITES = ("rescore", "retry")

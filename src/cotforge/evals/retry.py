@@ -5,7 +5,7 @@ A run keeps the failed generations it could commit (at most ``--max-error-rate``
 questions that hold one, same sampling; sample j depends only on (seed, question id, j), so a
 retried sample is the one an uninterrupted run would hold), grades them, and rewrites the run
 beside itself with every other row as it was; the new folder is swapped in as a rescore's is
-(:func:`cotforge.evals.rescoring.swap_in`), so a crash leaves the old run or the new one.
+(:func:`cotforge.store.atomic.replace_folder`), so a crash leaves the old run or the new one.
 Failures a retry cannot fix (a prompt over the context limit) are left as they are, and so is
 anything that fails again.
 """
@@ -84,7 +84,7 @@ def retry_failed_samples(out: Path, plans: list[Any], lazy: Any, *, model: str, 
     :class:`~cotforge.evals.runner.LazyGenerator`: no model is built when nothing failed); returns
     (the new results, or None when there was nothing to retry, and {"retried", "still_failed"})."""
     from cotforge.evals.finish import finish_run
-    from cotforge.evals.rescoring import leftover, swap_in
+    from cotforge.evals.rescoring import leftover
     from cotforge.evals.results import bench_files
     from cotforge.evals.run import RUN_NAME
     from cotforge.evals.runner import FAMILY, VERSION
@@ -122,5 +122,7 @@ def retry_failed_samples(out: Path, plans: list[Any], lazy: Any, *, model: str, 
         run_stats={**previous.get("run", {}), "retried_errors": {**counts, "seconds": round(time.perf_counter() - t0, 3)}},
         plots=plots,
     )
-    swap_in(target, out)
+    from cotforge.store.atomic import replace_folder
+
+    replace_folder(target, out)
     return results, counts

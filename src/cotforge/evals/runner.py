@@ -157,9 +157,9 @@ class EvalSource:
         return gated_shards(self._graded(start), self.shard_rows, self._gate, start)
 
     def _gate(self, shard: list[dict[str, Any]], start: int) -> None:
-        from cotforge.datagen.backends.failures import GenerationFailed, retries_can_help, tally_errors
+        from cotforge.datagen.backends.failures import NO_RETRY_BACKENDS, GenerationFailed, tally_errors
 
-        if self.backend == "replay" or not retries_can_help(self.generator.generator):
+        if self.backend in NO_RETRY_BACKENDS:
             return  # a recorded file lacks the same samples on every rerun (through Ray too)
         # failed generations only: an ``error`` verdict of a generated sample (a sandbox that could
         # not start) is the grader's, and a rerun would not ask the model again for it

@@ -87,8 +87,9 @@ def listed_splits(root: Path) -> dict[tuple[str, str], list[Path]]:
     for key, shards in manifest_shards(manifest).items():
         for s in shards:
             path = root / s.path
-            problem = "missing" if not path.is_file() else (
-                f"damaged ({path.stat().st_size:,} bytes, manifest.json lists {s.bytes:,})" if path.stat().st_size != s.bytes else None)
+            size = path.stat().st_size if path.is_file() else None
+            problem = "missing" if size is None else (
+                f"damaged ({size:,} bytes, manifest.json lists {s.bytes:,})" if size != s.bytes else None)
             if problem:
                 raise UsageError(f"DIR {root}: {s.path} is listed in {layout.MANIFEST} but {problem}; "
                                  f"rerun the build command to repair the folder{_rerun(manifest)}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 #: Substrings (lower case) of backend errors that a retry cannot fix.
 PERMANENT_ERRORS = ("context length", "chat template", "too long", "maximum context")
@@ -40,10 +39,9 @@ def transient_error(error: str | None) -> bool:
     return not any(marker in err for marker in PERMANENT_ERRORS)
 
 
-def retries_can_help(generator: Any) -> bool:
-    """False for a backend whose failures are fixed facts: asking the replay backend again reads the
-    same recorded file, so a sample it lacks is as missing on every rerun."""
-    return not getattr(generator, "replays_recorded_output", False)
+#: Backends whose failures are fixed facts: the replay backend reads the same recorded file on every
+#: rerun, so a sample it lacks is as missing the next time; a run never stops to "retry" them.
+NO_RETRY_BACKENDS = frozenset({"replay"})
 
 
 @dataclass(frozen=True)

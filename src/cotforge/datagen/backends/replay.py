@@ -52,9 +52,6 @@ _PARAM_FIELDS = ("temperature", "top_p", "top_k", "max_tokens", "stop", "seed", 
 
 class ReplayGenerator(GeneratorBase):
     name = "replay"
-    #: A sample the file lacks (or recorded as failed) is as missing on every rerun: no run stops
-    #: to "retry" it (:func:`cotforge.datagen.backends.failures.retries_can_help`).
-    replays_recorded_output = True
 
     def __init__(
         self,

@@ -72,12 +72,14 @@ def finish_swap(out: Path) -> None:
     """Complete a swap an interruption left half done: a finished rebuild replaces ``out``."""
     from cotforge.store import layout
 
+    from cotforge.store.atomic import finish_replace, replace_folder
+
     tmp, old = out.with_name(out.name + RETRY_SUFFIX), out.with_name(out.name + REPLACED_SUFFIX)
     if tmp.is_dir() and (tmp / layout.MANIFEST).is_file() and not (tmp / layout.JOURNAL).exists():
         if out.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            out.rename(old)
-        tmp.rename(out)
-    if old.exists() and out.is_dir():
+            replace_folder(tmp, out)  # one atomic exchange where the kernel has it
+        else:
+            tmp.rename(out)
+    finish_replace(tmp, out)
+    if old.exists() and out.is_dir():  # the aside folder of an earlier version's two-rename swap
         shutil.rmtree(old)

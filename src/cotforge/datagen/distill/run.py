@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from cotforge.datagen.backends.failures import MAX_ERROR_RATE
+from cotforge.datagen.backends.failures import MAX_ERROR_RATE, NO_RETRY_BACKENDS, check_max_error_rate
 from cotforge.datagen.distill.config import ENGINES, FAMILY, DistillConfig, redact, short_hash
 from cotforge.datagen.distill.items import make_items
 from cotforge.datagen.distill.sources import AcceptedSource, AllSource, DistillProgress, LocalEngine, PromptsSource
@@ -120,8 +120,7 @@ def distill(
         raise UsageError(f"--batch-prompts {batch_prompts}: must be >= 1")
     if retries < 0:
         raise UsageError(f"--retries {retries}: must be >= 0")
-    if not 0 <= max_error_rate <= 1:
-        raise UsageError(f"--max-error-rate {max_error_rate}: must be between 0 and 1")
+    max_error_rate = check_max_error_rate(max_error_rate)
     if engine == "ray" and generator is not None:
         raise UsageError("--engine ray builds one backend per worker; it cannot use a ready generator object")
     from cotforge.datagen.inputs import check_out_apart
@@ -181,7 +180,7 @@ def distill(
         return LocalEngine(DistillWorker(cfg, generator, retries=retries, retry_wait=retry_wait))
 
     # a replayed file lacks the same samples on every rerun: stopping to "retry" them would loop
-    gate = max_error_rate if cfg.backend != "replay" else 1.0
+    gate = max_error_rate if cfg.backend not in NO_RETRY_BACKENDS else 1.0
     source = AllSource(items, cfg.n, engine_factory, batch_prompts=batch_prompts, on_progress=on_progress,
                        shard_rows=cfg.shard_rows(), max_error_rate=gate,
                        sft_token_budget=cfg.sft_token_budget)

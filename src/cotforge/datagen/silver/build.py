@@ -199,8 +199,9 @@ def build_silver(
     from cotforge.store.shards import ShardLimits
 
     cfg.validate()
-    if not 0 <= max_error_rate <= 1:
-        raise UsageError(f"--max-error-rate {max_error_rate}: must be between 0 and 1")
+    from cotforge.datagen.backends.failures import check_max_error_rate
+
+    max_error_rate = check_max_error_rate(max_error_rate)
     if limit is not None and limit < 1:
         raise UsageError(f"--limit {limit}: must be >= 1 (omit it to use every input row)")
     check_out_apart(out, [source.record.get("path")])
